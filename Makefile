@@ -1,0 +1,47 @@
+# CLRIC companion. The two everyday commands: `make tutorial` and `make test`.
+# Everything runs from the project's own virtual environment (.venv), created on first use.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# VAE used by the tutorial notebooks: house (ships with the package), sd, sd-in, sdxl, taesd, …
+VAE ?= house
+PIP_FLAGS ?= --no-input --disable-pip-version-check
+PYTEST_ARGS ?=
+
+export PIP_NO_INPUT := 1
+
+.PHONY: venv tutorial test lint figures clean
+
+venv: $(VENV)/.installed
+
+# Re-installs when pyproject.toml changes; delete .venv to start from scratch.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	touch $@
+
+# Runs every notebook in notebooks/ (in name order) with papermill, from inside notebooks/
+# (as JupyterLab does); executed copies go to build/, figures to figures/.
+tutorial: venv
+	@mkdir -p build figures
+	@set -e; ran=0; for nb in notebooks/*.ipynb; do \
+		[ -e "$$nb" ] || continue; \
+		echo "== $$nb (VAE=$(VAE))"; \
+		$(BIN)/papermill --no-progress-bar --cwd notebooks -k python3 -p vae $(VAE) \
+			"$(CURDIR)/$$nb" "$(CURDIR)/build/$$(basename "$$nb")"; \
+		ran=$$((ran + 1)); \
+	done; echo "tutorial: $$ran notebook(s) executed into build/"
+
+lint: venv
+	$(BIN)/ruff check .
+
+test: venv
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+figures: venv
+	$(BIN)/clric plot --results results --out figures
+
+clean:
+	rm -rf build .pytest_cache .ruff_cache

@@ -1,0 +1,81 @@
+"""Encoding speed of the overfitted codec: seconds per Kodak image for each preset × effort.
+
+Usage (from the repository root; Kodak from CLRIC_KODAK_DIR):
+
+    python benchmarks/encode_speed.py                        # all presets × efforts, 4 images
+    python benchmarks/encode_speed.py --efforts fast --images 1 --threads 1 2
+
+Each image (768×512, latent 64×96 or 96×64) is encoded with the VAE's posterior mean, then
+``fit`` runs the whole schedule (training, weight quantization, fine-tune) at one λ. Prints
+wall and CPU seconds per image, iterations per second, latent MSE and estimated bpp (mean over
+the images). Run it on an otherwise idle machine: other processes on the cores inflate wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from clric_utils.codec.arch import PRESETS
+from clric_utils.codec.schedule import EFFORTS
+from clric_utils.codec.train import fit
+from clric_utils.data import kodak_images
+from clric_utils.images import image_to_tensor, read_image
+from clric_utils.vae.loading import load_vae
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fit the first ``--images`` Kodak latents with every preset × effort × thread count."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--vae", default="house", help="VAE (default house; tiny if missing)")
+    parser.add_argument("--presets", nargs="+", default=sorted(PRESETS), choices=sorted(PRESETS))
+    parser.add_argument("--efforts", nargs="+", default=list(EFFORTS), choices=list(EFFORTS))
+    parser.add_argument("--images", type=int, default=4, help="first N Kodak images (1–24)")
+    parser.add_argument("--lmbda", type=float, default=0.01)
+    parser.add_argument("--threads", type=int, nargs="+", default=[1])
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    from clric_utils.errors import MissingWeightsError
+
+    try:
+        vae = load_vae(args.vae)
+    except MissingWeightsError as error:
+        print(f"{args.vae}: {error}\nfalling back to the seeded 'tiny' VAE", file=sys.stderr)
+        vae = load_vae("tiny")
+    torch.set_num_threads(1)
+    latents = []
+    for path in kodak_images()[: args.images]:
+        image = image_to_tensor(read_image(path))
+        latents.append((path.stem, vae.encode(image), tuple(image.shape[-2:])))
+
+    print(f"VAE {vae.name}, λ = {args.lmbda:g}, {len(latents)} image(s), "
+          f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) outside fits")
+    print(f"{'preset':>6} {'effort':>6} {'thr':>3} {'iters':>6} {'wall s':>7} {'cpu s':>7} "
+          f"{'it/s':>6} {'mse':>7} {'bpp':>7}")
+    for preset in args.presets:
+        for effort in args.efforts:
+            for threads in args.threads:
+                walls, cpus, mses, bpps = [], [], [], []
+                for _name, latent, size in latents:
+                    cpu = time.process_time()
+                    result = fit(latent, size, args.lmbda, preset=preset, effort=effort,
+                                 seed=args.seed, threads=threads, progress=False)
+                    cpus.append(time.process_time() - cpu)
+                    walls.append(result.seconds)
+                    mses.append(result.latent_mse)
+                    bpps.append(result.estimated_bpp)
+                n = len(latents)
+                iterations = EFFORTS[effort].total_iterations
+                wall = sum(walls) / n
+                print(f"{preset:>6} {effort:>6} {threads:>3} {iterations:>6} {wall:7.1f} "
+                      f"{sum(cpus) / n:7.1f} {iterations / wall:6.0f} {sum(mses) / n:7.4f} "
+                      f"{sum(bpps) / n:7.4f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+"""Writing a ``.clric`` file from a trained, quantized OverfittedLatentModel."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..codec.arch import ArchConfig
+from ..errors import ParameterError
+from .fixed_point import (
+    EXPONENT_MAX,
+    EXPONENT_MIN,
+    NETWORKS,
+    FixedPointOverflow,
+    IntegerNetworks,
+    integer_decoder_y_hat,
+    latent_grid_shapes,
+    network_integers,
+    networks_from_values,
+    parameter_layout,
+)
+from .grids_coding import encode_grids
+from .header import MAX_GRID_VALUE, Header, finish_file, pack_header
+from .tables import MAX_GRID_RANGE, MAX_WEIGHT_MAGNITUDE
+from .weights_coding import encode_weights
+
+
+@dataclass
+class EncodedFile:
+    """A written ``.clric`` file and what the decoder will rebuild from it."""
+
+    data: bytes
+    header: Header
+    y_hat: np.ndarray  # 1 × C × h × w float32: the integer path's ŷ, identical in the decoder
+    grids: list[np.ndarray]  # integer grids, finest first
+    networks: IntegerNetworks
+    weights_bits: int  # payload sizes, in bits
+    grids_bits: int
+
+
+def _f32(value: float) -> float:
+    """``value`` as the float32 the header stores."""
+    return struct.unpack("<f", struct.pack("<f", value))[0]
+
+
+def integer_grids(model: torch.nn.Module) -> list[np.ndarray]:
+    """The hard-rounded grid values (finest first) as int64 arrays, each spanning < 2048."""
+    grids = []
+    for value in model.quantized_grids("hard"):
+        grid = value.detach().to("cpu", torch.float64).numpy()[0, 0]
+        grid = np.rint(grid).astype(np.int64)
+        lo = int(grid.min())
+        if int(grid.max()) - lo >= MAX_GRID_RANGE:
+            # Never seen in practice (values are ≈ ±50); clipping keeps the file valid and the
+            # encoder's ŷ is computed from the clipped grid, so ŷ still matches the decoder.
+            warnings.warn(f"grid values span more than {MAX_GRID_RANGE}; clipped", stacklevel=2)
+            centre = int(np.median(grid))
+            grid = np.clip(grid, centre - MAX_GRID_RANGE // 2, centre + MAX_GRID_RANGE // 2 - 1)
+        grids.append(grid)
+    return grids
+
+
+def encode_integers(
+    grids: list[np.ndarray],
+    values: dict[str, np.ndarray],
+    exponents: dict[str, tuple[int, int]],
+    arch: ArchConfig,
+    *,
+    image_size: tuple[int, int],
+    vae_name: str,
+    vae_scaling_factor: float,
+    preset: str,
+    lmbda: float,
+    estimated_bits: float,
+) -> EncodedFile:
+    """Write a file from integer grids (finest first) and integer network parameters."""
+    height, width = image_size
+    shapes = latent_grid_shapes(height, width, arch.n_levels)
+    if [g.shape for g in grids] != shapes:
+        raise ParameterError(f"grid shapes {[g.shape for g in grids]} do not match {shapes}")
+    exponents = {n: (int(exponents[n][0]), int(exponents[n][1])) for n in NETWORKS}
+    for network, pair in exponents.items():
+        if not all(EXPONENT_MIN <= e <= EXPONENT_MAX for e in pair):
+            raise ParameterError(f"{network} exponents {pair} outside "
+                                 f"[{EXPONENT_MIN}, {EXPONENT_MAX}]")
+    layout = parameter_layout(arch, len(shapes))
+    for spec in layout:
+        array = values[f"{spec.network}.{spec.name}"]
+        if tuple(array.shape) != spec.shape:
+            raise ParameterError(f"{spec.network}.{spec.name} has shape {array.shape}, "
+                                 f"expected {spec.shape}")
+        if array.size and int(np.abs(array).max()) > MAX_WEIGHT_MAGNITUDE:
+            raise ParameterError(f"{spec.network}.{spec.name}: quantized values beyond "
+                                 f"±{MAX_WEIGHT_MAGNITUDE}; use a coarser exponent")
+    networks = networks_from_values(arch, len(shapes), values, exponents)
+    ranges = [(int(g.min()), int(g.max())) for g in grids]
+    if any(abs(lo) > MAX_GRID_VALUE or abs(hi) > MAX_GRID_VALUE for lo, hi in ranges):
+        raise ParameterError(f"grid values beyond ±{MAX_GRID_VALUE}")
+    try:
+        y_hat = integer_decoder_y_hat(grids, networks, arch)
+        grids_payload = encode_grids(grids, ranges, networks.arm)
+    except FixedPointOverflow as error:
+        raise ParameterError(f"network parameters too large for the fixed-point decoder: "
+                             f"{error}") from None
+    groups, weights_payload = encode_weights(values, layout)
+    header = Header(
+        image_height=height,
+        image_width=width,
+        vae_name=vae_name,
+        vae_scaling_factor=_f32(vae_scaling_factor),
+        preset=preset,
+        arch=arch,
+        lmbda=_f32(lmbda),
+        estimated_bits=_f32(estimated_bits),
+        exponents=exponents,
+        weight_groups=groups,
+        grid_ranges=ranges,
+        weights_bytes=len(weights_payload),
+        grids_bytes=len(grids_payload),
+    )
+    try:
+        blob = pack_header(header)
+    except (ValueError, struct.error) as error:  # e.g. a VAE name longer than 255 bytes
+        raise ParameterError(f"cannot write the header: {error}") from None
+    data = finish_file(blob, weights_payload, grids_payload)
+    return EncodedFile(
+        data, header, y_hat, grids, networks, 8 * len(weights_payload), 8 * len(grids_payload)
+    )
+
+
+def encode_model(
+    model: torch.nn.Module,
+    exponents: dict[str, tuple[int, int]],
+    *,
+    image_size: tuple[int, int],
+    vae_name: str,
+    vae_scaling_factor: float,
+    preset: str,
+    lmbda: float,
+    estimated_bits: float,
+) -> EncodedFile:
+    """Write a file from an OverfittedLatentModel whose network parameters are dyadic."""
+    try:
+        values = network_integers(model, exponents)
+    except ValueError as error:
+        raise ParameterError(f"cannot write the networks: {error}") from None
+    return encode_integers(
+        integer_grids(model), values, exponents, model.arch,
+        image_size=image_size, vae_name=vae_name, vae_scaling_factor=vae_scaling_factor,
+        preset=preset, lmbda=lmbda, estimated_bits=estimated_bits,
+    )

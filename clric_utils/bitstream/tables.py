@@ -1,0 +1,175 @@
+"""Probability tables of the entropy coder, computed with exact, machine-independent arithmetic.
+
+The ARM's (μ, log b) leave the integer network as fixed-point integers. μ is rounded to a grid
+of 1/MU_STEPS and log b to one of SCALE_LEVELS table entries, both with integer arithmetic.
+The probabilities of a discretized Laplace are then built as integers: every ``exp`` comes from
+``decimal`` (software arithmetic, correctly rounded, identical on every machine) and powers are
+taken by binary exponentiation in int64 with floor shifts. The integer pmf (every entry ≥ 1) is
+handed to constriction as float64 (exact: the integers are < 2^53); constriction's categorical
+model quantizes it with IEEE add/multiply only, so encoder and decoder see the same model
+everywhere. constriction's ``QuantizedLaplace`` is not used: it calls the C library's ``exp``,
+whose last bit may differ between platforms (and between FMA/non-FMA code paths).
+"""
+
+from __future__ import annotations
+
+import decimal
+from functools import lru_cache
+
+import numpy as np
+
+from ..codec.laplace import LOG_SCALE_MAX, LOG_SCALE_MIN, PROBABILITY_FLOOR
+from .fixed_point import FRAC_BITS
+
+#: μ is coded on a grid of 1/MU_STEPS (MU_STEPS = 2^MU_BITS).
+MU_BITS = 4
+MU_STEPS = 1 << MU_BITS
+#: Number of scale values in the table; log b is uniform on [LOG_SCALE_MIN, LOG_SCALE_MAX].
+SCALE_LEVELS = 128
+#: The log-scale range in fixed point (FRAC_BITS), rounded once here: these integers define it.
+LOG_SCALE_MIN_Q = -301466  # round(-4.6 · 2^16)
+LOG_SCALE_MAX_Q = 327680  # 5.0 · 2^16
+#: Fixed-point bits of exp() values and of probabilities (units of 2^-PMF_BITS).
+EXP_BITS = 30
+PMF_BITS = 31
+#: Probability floors in 2^-PMF_BITS units, as the rate estimates use them: a grid value costs
+#: at most ~16 bits (laplace.PROBABILITY_FLOOR, which training exploits: a confidently wrong
+#: prediction is capped there), a network integer at most ~24 bits (weight_quant's floor).
+GRID_FLOOR = 1 << (PMF_BITS - 16)
+WEIGHT_FLOOR = 1 << (PMF_BITS - 24)
+#: Widest symbol range of one grid (max − min + 1): bounds tables and decoder work.
+MAX_GRID_RANGE = 2048
+#: Largest |n| of a coded network parameter (bounds the weights' categorical model).
+MAX_WEIGHT_MAGNITUDE = 1 << 20
+
+assert GRID_FLOOR == PROBABILITY_FLOOR * 2**PMF_BITS
+assert LOG_SCALE_MIN_Q == round(LOG_SCALE_MIN * 2**FRAC_BITS)
+assert LOG_SCALE_MAX_Q == round(LOG_SCALE_MAX * 2**FRAC_BITS)
+
+_CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999)
+
+
+def mu_index(mu_fixed: np.ndarray) -> np.ndarray:
+    """μ (fixed point, FRAC_BITS) rounded half up to units of 1/MU_STEPS."""
+    shift = FRAC_BITS - MU_BITS
+    return (np.asarray(mu_fixed, dtype=np.int64) + (1 << (shift - 1))) >> shift
+
+
+def scale_index(log_scale_fixed: np.ndarray) -> np.ndarray:
+    """Nearest table index (0 … SCALE_LEVELS−1) of a fixed-point log-scale, clamped to the range."""
+    span = LOG_SCALE_MAX_Q - LOG_SCALE_MIN_Q
+    ls = np.clip(np.asarray(log_scale_fixed, dtype=np.int64), LOG_SCALE_MIN_Q, LOG_SCALE_MAX_Q)
+    # round((ls − min) · (S−1) / span) in integers: ⌊(2·(ls−min)·(S−1) + span) / (2·span)⌋.
+    return (2 * (ls - LOG_SCALE_MIN_Q) * (SCALE_LEVELS - 1) + span) // (2 * span)
+
+
+def _decimal_scale(index: int) -> decimal.Decimal:
+    """Scale b of table entry ``index``, as an exact-arithmetic Decimal."""
+    c = _CONTEXT
+    span = LOG_SCALE_MAX_Q - LOG_SCALE_MIN_Q
+    log_q = c.add(
+        decimal.Decimal(LOG_SCALE_MIN_Q),
+        c.divide(decimal.Decimal(index * span), decimal.Decimal(SCALE_LEVELS - 1)),
+    )
+    return c.exp(c.divide(log_q, decimal.Decimal(1 << FRAC_BITS)))
+
+
+def scale_value(index: int) -> float:
+    """Scale b of table entry ``index`` (float64, correctly rounded from the exact value)."""
+    return float(_decimal_scale(index))
+
+
+def _power_table(step_over_scale: decimal.Decimal, n_bits: int) -> tuple[int, ...]:
+    """round(2^EXP_BITS · exp(−2^j · step_over_scale)) for j = 0 … n_bits−1."""
+    c = _CONTEXT
+    one = decimal.Decimal(1 << EXP_BITS)
+    table = []
+    for j in range(n_bits):
+        exponent = c.minus(c.multiply(decimal.Decimal(1 << j), step_over_scale))
+        value = c.multiply(one, c.exp(exponent))
+        table.append(int(value.to_integral_value(rounding=decimal.ROUND_HALF_EVEN)))
+    return tuple(table)
+
+
+def exp_fixed(k: np.ndarray, powers: tuple[int, ...]) -> np.ndarray:
+    """E(k) ≈ 2^EXP_BITS · exp(−k·step/b) for integers 0 ≤ k < 2^len(powers), exactly in int64."""
+    k = np.asarray(k, dtype=np.int64)
+    if k.size and (int(k.min()) < 0 or int(k.max()) >> len(powers)):
+        raise ValueError("exponent argument out of the table's range")
+    result = np.full(k.shape, 1 << EXP_BITS, dtype=np.int64)
+    for j, power in enumerate(powers):
+        bit = ((k >> j) & 1).astype(bool)
+        # (≤ 2^30) · (≤ 2^30) < 2^61: no overflow; the floor shift is exact and portable.
+        result = np.where(bit, (result * power) >> EXP_BITS, result)
+    return result
+
+
+#: Bits of k covered by the grid tables: k ≤ MU_STEPS · (2 · MAX_GRID_RANGE + 1).
+_GRID_K_BITS = (MU_STEPS * (2 * MAX_GRID_RANGE + 1)).bit_length()
+
+
+@lru_cache(maxsize=SCALE_LEVELS)
+def _grid_powers(index: int) -> tuple[int, ...]:
+    """Binary-exponentiation table of exp(−2^j / (MU_STEPS · b_index))."""
+    c = _CONTEXT
+    step = c.divide(1, c.multiply(decimal.Decimal(MU_STEPS), _decimal_scale(index)))
+    return _power_table(step, _GRID_K_BITS)
+
+
+def _laplace_cdf_fixed(x: np.ndarray, powers: tuple[int, ...]) -> np.ndarray:
+    """2^PMF_BITS · F(x) of a zero-mean Laplace at integer x (in table steps), exact."""
+    e = exp_fixed(np.abs(x), powers)  # = 2^31 · ½ exp(−|x|/b)
+    return np.where(x >= 0, (1 << PMF_BITS) - e, e)
+
+
+def relative_grid_pmf(scale_idx: int, phase: int, width: int) -> np.ndarray:
+    """Integer pmf (as float64) of v − ⌊μ⌋ ∈ [−(width−1), width−1] for μ = ⌊μ⌋ + phase/MU_STEPS.
+
+    A grid value v with symbol range [lo, hi] (width = hi − lo + 1) and ⌊μ⌋ ∈ [lo, hi] has
+    the pmf slice ``[lo − ⌊μ⌋ + width − 1 :][: width]``. Every entry is ≥ GRID_FLOOR.
+    """
+    d = np.arange(-(width - 1), width, dtype=np.int64)
+    half = MU_STEPS // 2
+    low_edge = MU_STEPS * d - half - phase  # (v − ½ − μ) in units of 1/MU_STEPS
+    powers = _grid_powers(scale_idx)
+    pmf = _laplace_cdf_fixed(low_edge + MU_STEPS, powers) - _laplace_cdf_fixed(low_edge, powers)
+    return np.maximum(pmf, GRID_FLOOR).astype(np.float64)
+
+
+class GridPmfCache:
+    """The pmf rows of one grid's symbols, computed once per (μ index, scale index)."""
+
+    def __init__(self, lo: int, hi: int) -> None:
+        self.lo, self.hi = lo, hi
+        self.width = hi - lo + 1
+        self._relative: dict[tuple[int, int], np.ndarray] = {}
+
+    def rows(self, mu_idx: np.ndarray, scale_idx: np.ndarray) -> np.ndarray:
+        """pmf rows (N × width, float64) for N symbols' (μ index, scale index)."""
+        # μ outside the symbol range is clamped to it: encoder and decoder do the same.
+        mu = np.clip(mu_idx, self.lo * MU_STEPS, self.hi * MU_STEPS)
+        floor = mu >> MU_BITS
+        phase = mu & (MU_STEPS - 1)
+        start = self.lo - floor + self.width - 1
+        out = np.empty((len(mu), self.width), dtype=np.float64)
+        keys = zip(scale_idx.tolist(), phase.tolist(), start.tolist(), strict=True)
+        for i, (s, p, begin) in enumerate(keys):
+            table = self._relative.get((s, p))
+            if table is None:
+                table = self._relative[(s, p)] = relative_grid_pmf(s, p, self.width)
+            out[i] = table[begin : begin + self.width]
+        return out
+
+
+def weight_pmf(scale: float, magnitude: int) -> np.ndarray:
+    """Integer pmf (as float64) of n ∈ [−M, M] under a zero-mean discretized Laplace(scale)."""
+    c = _CONTEXT
+    # Steps of ½: k = 2|n| ± 1 indexes the bin edges |n| ± ½.
+    step = c.divide(decimal.Decimal(1), c.multiply(decimal.Decimal(2), decimal.Decimal(scale)))
+    powers = _power_table(step, (2 * magnitude + 1).bit_length())
+    n = np.arange(1, magnitude + 1, dtype=np.int64)
+    tail = exp_fixed(2 * n + 1, powers)  # one side's mass beyond n + ½, in 2^-31 units
+    inner = exp_fixed(2 * n - 1, powers)
+    side = np.maximum(inner - tail, WEIGHT_FLOOR)
+    centre = max((1 << PMF_BITS) - 2 * int(exp_fixed(np.array([1]), powers)[0]), WEIGHT_FLOOR)
+    return np.concatenate([side[::-1], [centre], side]).astype(np.float64)

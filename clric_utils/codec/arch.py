@@ -1,0 +1,96 @@
+"""Architecture descriptions of the overfitted function f_ψ, and the named presets.
+
+A synthesis layer is written as Cool-chic does: ``OUT-KERNEL-TYPE-ACTIVATION``, e.g.
+``48-1-linear-relu`` (a 1×1 convolution to 48 channels, then ReLU) or
+``4-3-residual-none`` (x + 3×3 convolution of x, no activation).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import ParameterError
+
+
+@dataclass(frozen=True)
+class SynthesisLayer:
+    """One synthesis layer: ``out_channels``, square ``kernel``, ``kind`` and ``activation``."""
+
+    out_channels: int
+    kernel: int
+    kind: str  # "linear" (plain convolution) or "residual" (x + conv(x), needs in == out)
+    activation: str  # "relu" or "none"
+
+    @classmethod
+    def parse(cls, text: str) -> SynthesisLayer:
+        """Parse ``OUT-KERNEL-TYPE-ACTIVATION``."""
+        try:
+            out, kernel, kind, activation = text.strip().split("-")
+            layer = cls(int(out), int(kernel), kind, activation)
+        except ValueError:
+            raise ParameterError(
+                f"bad synthesis layer {text!r}: expected OUT-KERNEL-TYPE-ACTIVATION, "
+                "e.g. 48-1-linear-relu"
+            ) from None
+        if layer.kind not in {"linear", "residual"} or layer.activation not in {"relu", "none"}:
+            raise ParameterError(f"bad synthesis layer {text!r}: type linear|residual, "
+                                 "activation relu|none")
+        if layer.kernel % 2 == 0 or layer.out_channels < 1:
+            raise ParameterError(f"bad synthesis layer {text!r}: odd kernel, ≥1 channel")
+        return layer
+
+    def __str__(self) -> str:
+        return f"{self.out_channels}-{self.kernel}-{self.kind}-{self.activation}"
+
+
+@dataclass(frozen=True)
+class ArchConfig:
+    """Every size of f_ψ; the default is the paper's hop-like decoder (≈ 26 MAC/pixel)."""
+
+    n_levels: int = 7  # hierarchical grids; clipped so that no two levels are both 1×1
+    arm_context: int = 16  # C causal neighbours, also the width of the ARM's hidden layers
+    arm_hidden_layers: int = 2
+    upsampling_taps: int = 4  # taps per polyphase branch of the 2× upsampler (bicubic: 4)
+    synthesis: tuple[SynthesisLayer, ...] = field(
+        default_factory=lambda: parse_synthesis(
+            "48-1-linear-relu,4-1-linear-none,4-3-residual-relu,4-3-residual-none"
+        )
+    )
+    latent_channels: int = 4  # the VAE latent's channels: the synthesis output
+
+    def __post_init__(self) -> None:
+        if self.arm_context not in {8, 16, 24, 32}:
+            raise ParameterError(f"arm_context must be 8, 16, 24 or 32, got {self.arm_context}")
+        if not 1 <= self.n_levels <= 12:
+            raise ParameterError(f"n_levels must be in 1..12, got {self.n_levels}")
+        if self.synthesis[-1].out_channels != self.latent_channels:
+            raise ParameterError("the last synthesis layer must output latent_channels "
+                                 f"({self.latent_channels}) channels")
+
+    def synthesis_string(self) -> str:
+        """The synthesis layers in Cool-chic's comma-separated notation."""
+        return ",".join(str(layer) for layer in self.synthesis)
+
+
+def parse_synthesis(text: str) -> tuple[SynthesisLayer, ...]:
+    """Parse a comma-separated list of synthesis layers."""
+    return tuple(SynthesisLayer.parse(part) for part in text.split(",") if part.strip())
+
+
+#: Named decoders. ``paper``: CLRIC's hop-like function (≈ 25 MAC per image pixel);
+#: ``lite``: a cheaper one (≤ 10 MAC per image pixel).
+PRESETS: dict[str, ArchConfig] = {
+    "paper": ArchConfig(),
+    "lite": ArchConfig(
+        arm_context=8,
+        arm_hidden_layers=1,
+        synthesis=parse_synthesis("16-1-linear-relu,4-1-linear-none,4-3-residual-none"),
+    ),
+}
+
+
+def get_preset(name: str) -> ArchConfig:
+    """Return the architecture of preset ``name``."""
+    if name not in PRESETS:
+        raise ParameterError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
+    return PRESETS[name]

@@ -1,0 +1,89 @@
+"""Auto-regressive probability model (ARM): P(v) from C causal neighbours (Cool-chic §3.2).
+
+Each grid is coded in raster order. The context of a value is the C nearest values of the
+same grid that come before it in raster order (zero outside the grid); a small residual MLP
+maps the context to the (μ, log b) of a discretized Laplace.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def causal_offsets(n_context: int) -> list[tuple[int, int]]:
+    """The ``n_context`` causal (dy, dx) neighbours nearest to the current value.
+
+    Causal means already decoded in raster order: a row above, or the same row to the left.
+    Ties in distance are broken by raster order, so the list is the same everywhere.
+    """
+    radius = 1
+    while True:
+        candidates = [
+            (dy, dx)
+            for dy in range(-radius, 1)
+            for dx in range(-radius, radius + 1)
+            if dy < 0 or dx < 0
+        ]
+        if len(candidates) >= n_context:
+            break
+        radius += 1
+    candidates.sort(key=lambda o: (o[0] ** 2 + o[1] ** 2, o[0], o[1]))
+    return sorted(candidates[:n_context])
+
+
+def context_radius(offsets: list[tuple[int, int]]) -> int:
+    """How far the context reaches, i.e. the zero padding a grid needs."""
+    return max(max(abs(dy), abs(dx)) for dy, dx in offsets)
+
+
+def gather_context(grid: torch.Tensor, offsets: list[tuple[int, int]]) -> torch.Tensor:
+    """Contexts of every value of ``grid`` (1×1×h×w) as an (h·w) × C matrix."""
+    radius = context_radius(offsets)
+    height, width = grid.shape[-2:]
+    padded = F.pad(grid, (radius, radius, radius, 0))  # zeros: nothing decoded outside
+    columns = [
+        padded[0, 0, radius + dy : radius + dy + height, radius + dx : radius + dx + width]
+        for dy, dx in offsets
+    ]
+    return torch.stack(columns, dim=-1).reshape(height * width, len(offsets))
+
+
+def gather_contexts(grids: list[torch.Tensor], offsets: list[tuple[int, int]]) -> torch.Tensor:
+    """Contexts of every value of all ``grids`` (each 1×1×h×w, float), stacked: (Σ h·w) × C.
+
+    Same values as ``gather_context`` grid by grid, but built with ``unfold`` (a pure copy,
+    so bit-identical) whose backward is one ``fold``: ~2.5× faster to train with.
+    """
+    radius = context_radius(offsets)
+    window = (radius + 1, 2 * radius + 1)
+    index = torch.tensor(
+        [(radius + dy) * window[1] + radius + dx for dy, dx in offsets], device=grids[0].device
+    )
+    rows = [
+        F.unfold(F.pad(grid, (radius, radius, radius, 0)), window)[0].index_select(0, index).t()
+        for grid in grids
+    ]
+    return torch.cat(rows)
+
+
+class Arm(nn.Module):
+    """Residual MLP: h ← h + ReLU(W h + b) for each hidden layer, then (μ, log b) = W_out h."""
+
+    def __init__(self, n_context: int, n_hidden_layers: int) -> None:
+        super().__init__()
+        self.offsets = causal_offsets(n_context)
+        self.hidden = nn.ModuleList(nn.Linear(n_context, n_context) for _ in range(n_hidden_layers))
+        self.out = nn.Linear(n_context, 2)
+        # Start from P = Laplace(0, 1) for every value: zero output layer.
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, context: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(μ, log b) for each row of ``context`` (N × C)."""
+        h = context
+        for layer in self.hidden:
+            h = h + F.relu(layer(h))
+        mu, log_scale = self.out(h).unbind(dim=-1)
+        return mu, log_scale

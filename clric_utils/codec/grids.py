@@ -1,0 +1,51 @@
+"""Hierarchical latent grids: the transmitted part of f_ψ (Cool-chic, arXiv 2212.05458 §3)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+#: Grids are stored divided by this gain and multiplied back before quantization, so that
+#: Adam's step size (lr ≈ 1e-2) moves the quantized values by ~0.16 per step (Cool-chic: 16).
+LATENT_GAIN = 16.0
+
+
+def grid_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]]:
+    """Sizes of the grids, finest first: level i is ⌈h/2^i⌉ × ⌈w/2^i⌉.
+
+    Levels stop once a grid is 1×1: a further level would be a copy of the same single value.
+    """
+    shapes = []
+    for level in range(n_levels):
+        shape = (math.ceil(height / 2**level), math.ceil(width / 2**level))
+        shapes.append(shape)
+        if shape == (1, 1):
+            break
+    return shapes
+
+
+class LatentGrids(nn.Module):
+    """One single-channel grid per level, initialised at zero (nothing to transmit yet)."""
+
+    def __init__(self, height: int, width: int, n_levels: int) -> None:
+        super().__init__()
+        self.shapes = grid_shapes(height, width, n_levels)
+        self.params = nn.ParameterList(
+            nn.Parameter(torch.zeros(1, 1, h, w)) for h, w in self.shapes
+        )
+
+    def values(self) -> list[torch.Tensor]:
+        """The continuous grid values (parameters × gain), finest first."""
+        return [LATENT_GAIN * p for p in self.params]
+
+    @torch.no_grad()
+    def set_values(self, values: list[torch.Tensor]) -> None:
+        """Overwrite the grids with given values (e.g. integers decoded from a file)."""
+        for param, value in zip(self.params, values, strict=True):
+            param.copy_(value.reshape(param.shape) / LATENT_GAIN)
+
+    def count(self) -> int:
+        """Number of grid values to transmit."""
+        return sum(h * w for h, w in self.shapes)

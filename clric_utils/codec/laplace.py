@@ -1,0 +1,28 @@
+"""The discretized Laplace distribution of the ARM and the rate it gives (SPEC §1.2).
+
+A quantized value v has probability P(v) = F(v + ½) − F(v − ½), with F the Laplace CDF of
+location μ and scale b; its rate is −log2 P(v) bits, with P floored at 2^-16 so that one
+surprising value costs at most 16 bits and the gradient stays finite.
+"""
+
+from __future__ import annotations
+
+import torch
+
+#: Range of the ARM's log-scale output; the bitstream's scale table spans the same range.
+LOG_SCALE_MIN = -4.6  # b ≈ 0.01: a value known almost surely
+LOG_SCALE_MAX = 5.0  # b ≈ 148: far wider than any latent grid needs
+PROBABILITY_FLOOR = 2.0**-16
+
+
+def laplace_cdf(x: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """F(x) = ½ + ½·sign(x − μ)·(1 − exp(−|x − μ|/b))."""
+    z = x - mu
+    return 0.5 + 0.5 * torch.sign(z) * (-torch.expm1(-z.abs() / scale))
+
+
+def rate_bits(values: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
+    """Bits of each (quantized) value under the discretized Laplace (μ, exp(log_scale))."""
+    scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
+    probability = laplace_cdf(values + 0.5, mu, scale) - laplace_cdf(values - 0.5, mu, scale)
+    return -torch.log2(probability.clamp_min(PROBABILITY_FLOOR))

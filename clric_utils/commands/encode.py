@@ -1,0 +1,69 @@
+"""Compress an image into a .clric file (VAE latent + overfitted function, entropy coded)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ClricError
+
+#: λ used when neither --lmbda nor --target-bpp is given (a mid-rate point of LAMBDA_GRID).
+DEFAULT_LAMBDA = 1e-3
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register ``clric encode`` options."""
+    parser.add_argument("input", help="image file (PNG, JPEG, …)")
+    parser.add_argument("-o", "--output", required=True, help="the .clric file to write")
+    parser.add_argument("--vae", default="house",
+                        help="VAE short name (house, tiny, sd, sd-in, sdxl, taesd, taesdxl), "
+                             "local folder or Hugging Face id (default: house)")
+    rate = parser.add_mutually_exclusive_group()
+    rate.add_argument("--lmbda", type=float, default=None,
+                      help=f"rate-distortion trade-off λ, larger = fewer bits "
+                           f"(default {DEFAULT_LAMBDA:g})")
+    rate.add_argument("--target-bpp", type=float, default=None,
+                      help="search λ so that the file has about this many bits per pixel")
+    parser.add_argument("--preset", default="paper", help="decoder architecture (paper, lite)")
+    parser.add_argument("--effort", default="medium", help="training effort (fast, medium, slow)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the fit")
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, …)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    # Hidden, for tests: a custom effort of N soft-round iterations (N/5 STE, N/10 fine-tune).
+    parser.add_argument("--iterations", type=int, default=None, help=argparse.SUPPRESS)
+    # Hidden, for tests: save the encoder's ŷ (float32 .npy), to compare with the decoder's.
+    parser.add_argument("--dump-latent", default=None, help=argparse.SUPPRESS)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Fit, write the file, print its size."""
+    from ..codec_api import compress
+
+    lmbda = args.lmbda
+    if lmbda is None and args.target_bpp is None:
+        lmbda = DEFAULT_LAMBDA
+    effort = args.effort
+    if args.iterations is not None:
+        from ..codec.schedule import Effort
+
+        n = max(1, args.iterations)
+        effort = Effort(f"test-{n}", n, max(1, n // 5), max(1, n // 10), check_every=max(1, n))
+    result = compress(
+        args.input, vae=args.vae, lmbda=lmbda, target_bpp=args.target_bpp, preset=args.preset,
+        effort=effort, seed=args.seed, device=args.device, progress=not args.quiet,
+    )
+    output = Path(args.output)
+    try:
+        result.save(output)
+        if args.dump_latent:
+            np.save(args.dump_latent, result.y_hat.numpy())
+    except OSError as error:
+        raise ClricError(f"{output}: cannot write ({error.strerror or error})") from None
+    print(
+        f"{output}: {len(result.data)} bytes, {result.bpp:.4f} bpp "
+        f"(estimated {result.estimated_bits:.0f} bits + {result.header_bytes}-byte header; "
+        f"λ={result.fit.lmbda:g})"
+    )
+    return 0

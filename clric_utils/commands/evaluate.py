@@ -1,0 +1,152 @@
+"""Measure rate and quality of codecs (JPEG, WebP, AVIF, VAE baselines, CLRIC) over images.
+
+Writes one CSV row per image × codec × parameter (columns: image, codec, vae, parameter,
+bytes, bpp, psnr, ms_ssim, lpips_alex, lpips_vgg, dists, encode_s, decode_s). Rerunning with
+the same --out skips the rows already there, so an interrupted run resumes.
+
+Examples:
+  clric eval --codec jpeg webp --max-images 4 --out results/baselines.csv
+  clric eval --images photo.png --codec latent-quant vae-only --vae house --out results/q.csv
+  clric eval --codec jpeg avif --params jpeg=5,10,20 avif=10,30 --metrics psnr lpips_alex
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ImageReadError, ParameterError
+from ..evaluation.codecs import CODECS
+from ..metrics.quality import METRIC_NAMES
+
+#: File endings taken from an --images folder.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``clric eval``."""
+    parser.description = __doc__.split("\n\n")[0]
+    parser.epilog = __doc__.split("\n\n", 2)[2]
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument(
+        "--images",
+        nargs="+",
+        type=Path,
+        help="image files and/or folders of images (default: the Kodak set, see CLRIC_KODAK_DIR)",
+    )
+    parser.add_argument(
+        "--codec",
+        nargs="+",
+        default=["jpeg", "webp"],
+        choices=list(CODECS),
+        metavar="NAME",
+        help=f"codecs to run, any of: {', '.join(CODECS)} (default: jpeg webp)",
+    )
+    parser.add_argument(
+        "--vae", default="house", help="VAE for vae-only, latent-quant and clric (default: house)"
+    )
+    parser.add_argument(
+        "--params",
+        nargs="+",
+        metavar="P",
+        help="parameter grid: numbers for every codec, or CODEC=v1,v2,… per codec "
+        "(JPEG/WebP/AVIF quality, latent-quant step, CLRIC λ); default: each codec's grid",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("results/eval.csv"), help="CSV to write or resume"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument(
+        "--max-images", type=int, metavar="K", help="use only the first K images (sorted)"
+    )
+    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=list(METRIC_NAMES),
+        choices=list(METRIC_NAMES),
+        metavar="M",
+        help="metrics to compute; the others are written as NaN (default: all)",
+    )
+    parser.add_argument("--preset", help="CLRIC decoder preset (codec clric only)")
+    parser.add_argument("--effort", help="CLRIC encoding effort (codec clric only)")
+    parser.add_argument("--seed", type=int, default=0, help="CLRIC seed (default 0)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def collect_images(sources: list[Path] | None, max_images: int | None = None) -> list[Path]:
+    """Image files named directly or found (sorted) in folders; Kodak when none given."""
+    if not sources:
+        from ..data import kodak_images
+
+        paths = kodak_images()
+    else:
+        paths = []
+        for source in sources:
+            if source.is_dir():
+                found = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                if not found:
+                    raise ImageReadError(f"{source}: folder holds no image files")
+                paths.extend(found)
+            elif source.is_file():
+                paths.append(source)
+            else:
+                raise ImageReadError(f"{source}: no such file or folder")
+    if max_images is not None:
+        if max_images < 1:
+            raise ParameterError(f"--max-images must be ≥ 1, got {max_images}")
+        paths = paths[:max_images]
+    return paths
+
+
+def parse_params(tokens: list[str] | None, codecs: list[str]) -> dict[str, list[float]] | None:
+    """``--params`` tokens → {codec: grid}; bare numbers become key ``"*"`` (all other codecs)."""
+    if not tokens:
+        return None
+
+    def numbers(text: str) -> list[float]:
+        try:
+            return [float(v) for v in text.split(",") if v]
+        except ValueError:
+            raise ParameterError(f"--params: cannot read numbers in {text!r}") from None
+
+    grids: dict[str, list[float]] = {}
+    for token in tokens:
+        if "=" in token:
+            name, values = token.split("=", 1)
+            if name not in codecs:
+                raise ParameterError(f"--params names codec {name!r}, which is not in --codec")
+            grids[name] = numbers(values)
+        else:
+            grids.setdefault("*", []).extend(numbers(token))
+    return grids
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the sweep and print the mean table."""
+    from ..evaluation.summary import mean_table
+    from ..evaluation.sweep import run_sweep
+
+    codecs = list(dict.fromkeys(args.codec))  # drop repeats, keep order
+    parameters = parse_params(args.params, codecs)
+    images = collect_images(args.images, args.max_images)
+    options = {"preset": args.preset, "effort": args.effort, "seed": args.seed}
+    frame = run_sweep(
+        images,
+        codecs,
+        args.vae,
+        args.out,
+        parameters=parameters,
+        workers=args.workers,
+        device=args.device,
+        progress=not args.quiet,
+        metrics=args.metrics,
+        codec_options=options if "clric" in codecs else None,
+    )
+    table = mean_table(frame, args.metrics)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"{len(frame)} rows in {args.out}")
+    return 0

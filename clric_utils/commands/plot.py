@@ -1,0 +1,77 @@
+"""Draw rate-distortion figures from every evaluation CSV in a results folder.
+
+Writes FIGURES/<csv name>_rd.png per CSV and, when there are several, FIGURES/all_rd.png with
+all of them together; prints BD-rates against --anchor (default jpeg) when it is present.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ClricError
+from ..metrics.quality import METRIC_NAMES
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the options of ``clric plot``."""
+    parser.description = __doc__
+    parser.add_argument(
+        "--results",
+        nargs="+",
+        type=Path,
+        default=[Path("results")],
+        help="CSV files and/or folders of CSVs (default: results)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("figures"), help="figure folder (default: figures)"
+    )
+    parser.add_argument(
+        "--metrics",
+        nargs="+",
+        default=list(METRIC_NAMES),
+        choices=list(METRIC_NAMES),
+        metavar="M",
+        help="one panel per metric (default: all)",
+    )
+    parser.add_argument("--anchor", default="jpeg", help="codec for the BD-rate table")
+
+
+def find_csvs(sources: list[Path]) -> list[Path]:
+    """CSV files named directly or found (sorted) in folders."""
+    paths: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            paths.extend(sorted(source.glob("*.csv")))
+        elif source.is_file():
+            paths.append(source)
+        else:
+            raise ClricError(f"{source}: no such file or folder")
+    if not paths:
+        raise ClricError(f"no CSV files in {', '.join(map(str, sources))}; run `clric eval` first")
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the figures and print the BD-rate table."""
+    from ..evaluation.plots import load_results, plot_rd
+    from ..evaluation.summary import bd_rate_table
+
+    csvs = find_csvs(args.results)
+    for path in csvs:
+        out = args.out / f"{path.stem}_rd.png"
+        plot_rd(path, args.metrics, out, title=path.stem)
+        print(f"wrote {out}")
+    frame = load_results(csvs).drop_duplicates(["image", "codec", "vae", "parameter"])
+    if len(csvs) > 1:
+        out = args.out / "all_rd.png"
+        plot_rd(frame, args.metrics, out, title="all results")
+        print(f"wrote {out}")
+    if args.anchor in set(frame["codec"]):
+        table = bd_rate_table(frame, args.anchor, args.metrics)
+        print(f"BD-rate (%) against {args.anchor} (negative: fewer bits for the same quality)")
+        with pd.option_context("display.width", 160, "display.max_columns", 20):
+            print(table.to_string(index=False, float_format=lambda v: f"{v:+.2f}"))
+    return 0

@@ -1,0 +1,1 @@
+"""Rate-distortion evaluation: codecs to compare, sweeps over data sets, BD metrics and plots."""

@@ -1,0 +1,210 @@
+"""Rate-distortion curves and side-by-side image comparisons, written as PNG files.
+
+Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot): no GUI backend,
+no global figure list to leak, safe in worker processes and on headless machines.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from ..errors import ClricError
+from ..metrics.quality import psnr
+from .codecs import Codec
+
+#: Axis label and direction of every metric column.
+METRIC_LABELS = {
+    "psnr": "PSNR (dB) ↑",
+    "ms_ssim": "MS-SSIM ↑",
+    "lpips_alex": "LPIPS-alex ↓",
+    "lpips_vgg": "LPIPS-vgg ↓",
+    "dists": "DISTS ↓",
+}
+
+
+def load_results(source: pd.DataFrame | str | Path | Iterable[str | Path]) -> pd.DataFrame:
+    """A results table from a DataFrame, one CSV, or several CSVs (concatenated)."""
+    if isinstance(source, pd.DataFrame):
+        return source
+    paths = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing or not paths:
+        raise ClricError(f"no results CSV at {', '.join(missing) or '(none given)'}")
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
+def rd_means(frame: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
+    """Data-set mean bpp and metrics per (codec, vae, parameter), sorted by rate."""
+    # ``images`` counts the rows behind each mean, to spot a partially finished sweep.
+    grouped = frame.groupby(["codec", "vae", "parameter"], dropna=False)
+    means = grouped[["bpp", *metrics]].mean(numeric_only=True).reset_index()
+    means["images"] = grouped.size().to_numpy()
+    return means.sort_values(["codec", "vae", "bpp", "parameter"]).reset_index(drop=True)
+
+
+def _curve_label(codec: str, vae: str) -> str:
+    """Legend entry: the codec, plus its VAE when it uses one."""
+    return codec if vae in ("none", "") or pd.isna(vae) else f"{codec} ({vae})"
+
+
+def plot_rd(
+    results: pd.DataFrame | str | Path | Iterable[str | Path],
+    metrics: Sequence[str] = ("psnr", "ms_ssim", "lpips_alex", "lpips_vgg", "dists"),
+    out_path: str | Path | None = "figures/rd.png",
+    title: str | None = None,
+) -> Figure:
+    """One panel per metric, one line per codec (mean bpp vs mean metric); saved as PNG.
+
+    Codecs without a rate (``vae-only``) are drawn as a dashed horizontal ceiling.
+    """
+    frame = load_results(results)
+    means = rd_means(frame, metrics)
+    figure = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
+    axes = figure.subplots(1, len(metrics), squeeze=False)[0]
+    keys = means[["codec", "vae"]].drop_duplicates().itertuples(index=False, name=None)
+    colours = {key: f"C{i}" for i, key in enumerate(keys)}
+    for axis, metric in zip(axes, metrics, strict=True):
+        for (codec, vae), curve in means.groupby(["codec", "vae"], sort=False, dropna=False):
+            label, colour = _curve_label(codec, vae), colours[(codec, vae)]
+            values = curve[metric]
+            if values.isna().all():
+                continue
+            if curve["bpp"].isna().all():  # no rate: the VAE's quality ceiling
+                axis.axhline(values.mean(), color=colour, linestyle="--", label=f"{label} ceiling")
+            else:
+                axis.plot(curve["bpp"], values, marker="o", markersize=3, color=colour, label=label)
+        axis.set_xlabel("bits per pixel")
+        axis.set_ylabel(METRIC_LABELS.get(metric, metric))
+        axis.grid(alpha=0.3)
+        if not axis.lines:
+            axis.text(0.5, 0.5, "no data", ha="center", va="center", transform=axis.transAxes)
+    handles, labels = axes[0].get_legend_handles_labels()
+    for axis in axes[1:]:  # a metric panel may hold curves the first one lacks
+        for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    if handles:
+        figure.legend(handles, labels, loc="outside right center", fontsize="small")
+    if title:
+        figure.suptitle(title)
+    if out_path is not None:
+        _save(figure, out_path)
+    return figure
+
+
+def _save(figure: Figure, out_path: str | Path) -> Path:
+    """Write ``figure`` as a PNG, creating folders."""
+    path = Path(out_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    return path
+
+
+@dataclass
+class Panel:
+    """One picture of a comparison grid; ``bpp`` is None (or NaN) when there is no rate."""
+
+    label: str
+    image: np.ndarray
+    bpp: float | None = None
+
+
+def reconstruct(image: np.ndarray, codec: Codec, parameter: float, label: str = "") -> Panel:
+    """Encode and decode ``image`` with ``codec`` at ``parameter``; return the panel."""
+    data = codec.encode(image, parameter)
+    bpp = 8.0 * len(data) / (image.shape[0] * image.shape[1]) if codec.measures_rate else None
+    default = f"{codec.name} {parameter:g}" if codec.measures_rate else codec.name
+    return Panel(label or default, codec.decode(data), bpp)
+
+
+def matched_rate_panel(
+    image: np.ndarray, codec: Codec, target_bpp: float, parameters: Iterable[float] | None = None
+) -> Panel:
+    """The ``codec`` reconstruction whose bpp is closest to ``target_bpp`` (e.g. JPEG 1–100)."""
+    grid = list(parameters) if parameters is not None else list(range(1, 101))
+    best: tuple[float, float, bytes] | None = None
+    for parameter in grid:
+        data = codec.encode(image, parameter)
+        bpp = 8.0 * len(data) / (image.shape[0] * image.shape[1])
+        if best is None or abs(bpp - target_bpp) < abs(best[1] - target_bpp):
+            best = (parameter, bpp, data)
+    if best is None:
+        raise ClricError("matched_rate_panel needs at least one parameter")
+    return Panel(f"{codec.name} {best[0]:g}", codec.decode(best[2]), best[1])
+
+
+def image_grid(
+    original: np.ndarray,
+    panels: Sequence[Panel | None],
+    out_path: str | Path | None = None,
+    columns: int | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+) -> Figure:
+    """Original plus reconstructions titled with bpp and PSNR (None: empty cell), row-major.
+
+    ``crop`` = (top, left, height, width) shows a detail; PSNR is still of the whole image.
+    """
+    items = [Panel("original", original), *panels]
+    columns = columns or min(len(items), 4)
+    rows = math.ceil(len(items) / columns)
+    height, width = original.shape[:2] if crop is None else crop[2:]
+    scale = 3.2 / max(height, width)
+    size = (columns * width * scale, rows * (height * scale + 0.45))
+    figure = Figure(figsize=size, layout="constrained")
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for axis, item in zip(axes, items, strict=False):
+        if item is None:
+            continue
+        if item.image.shape != original.shape:
+            raise ClricError(
+                f"panel {item.label!r} has size {item.image.shape}, not {original.shape}"
+            )
+        shown = item.image
+        if crop is not None:
+            top, left, h, w = crop
+            shown = shown[top : top + h, left : left + w]
+        axis.imshow(shown, interpolation="nearest")
+        if item is items[0]:
+            subtitle = f"{original.shape[1]}×{original.shape[0]}"
+        else:
+            rate = "— bpp" if item.bpp is None or math.isnan(item.bpp) else f"{item.bpp:.3f} bpp"
+            subtitle = f"{rate}, {psnr(original, item.image):.2f} dB"
+        axis.set_title(f"{item.label}\n{subtitle}", fontsize="small")
+    for axis in axes:
+        axis.set_axis_off()
+    if out_path is not None:
+        _save(figure, out_path)
+    return figure
+
+
+def comparison_grid(
+    image: np.ndarray,
+    codec_parameters: Sequence[tuple[Codec, float]],
+    matched: Codec | None = None,
+    out_path: str | Path | None = None,
+    crop: tuple[int, int, int, int] | None = None,
+) -> Figure:
+    """Original and each (codec, parameter) reconstruction; below each one with a rate,
+    ``matched`` (e.g. JPEG) at the closest bpp.
+
+    Typical use: ``[(vae_only, 0), (clric, λ1), (clric, λ2)]`` with ``matched=jpeg``.
+    """
+    top: list[Panel | None] = [
+        reconstruct(image, codec, parameter) for codec, parameter in codec_parameters
+    ]
+    panels = top
+    if matched is not None:
+        below = [
+            None if p is None or p.bpp is None else matched_rate_panel(image, matched, p.bpp)
+            for p in top
+        ]
+        panels = [*top, None, *below]  # None under the original
+    return image_grid(image, panels, out_path, columns=len(top) + 1, crop=crop)

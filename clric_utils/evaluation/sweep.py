@@ -1,0 +1,267 @@
+"""Run codecs over images and parameter grids, one CSV row per (image, codec, VAE, parameter).
+
+The CSV is the single source of truth: rows are appended (and flushed) as they finish, and a
+rerun skips every (image, codec, vae, parameter) already present, so an interrupted sweep
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import multiprocessing
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from ..errors import ClricError, ImageReadError, ParameterError
+from ..metrics.quality import METRIC_NAMES, all_metrics
+from .codecs import VAE_CODECS, Codec, make_codec
+
+#: The CSV columns, in order.
+COLUMNS = (
+    "image", "codec", "vae", "parameter", "bytes", "bpp",
+    *METRIC_NAMES,
+    "encode_s", "decode_s",
+)  # fmt: skip
+
+#: ``vae`` column value of codecs that do not use a VAE (so one JPEG run serves every VAE).
+NO_VAE = "none"
+
+Key = tuple[str, str, str, float]
+
+
+def format_parameter(value: float) -> str:
+    """Write a parameter compactly and losslessly: ``5`` for 5.0, ``0.05`` for 0.05."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def read_done_keys(out_csv: Path) -> set[Key]:
+    """Keys of the rows already in ``out_csv`` (empty if the file does not exist)."""
+    if not out_csv.is_file() or out_csv.stat().st_size == 0:
+        return set()
+    with out_csv.open(newline="") as handle:
+        reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) != COLUMNS:
+            raise ClricError(
+                f"{out_csv} has columns {reader.fieldnames}, expected {list(COLUMNS)}; "
+                "write to a new file"
+            )
+        return {(row["image"], row["codec"], row["vae"], float(row["parameter"])) for row in reader}
+
+
+def _read_image(path: Path) -> np.ndarray:
+    """The image as uint8 H×W×3 (through the project's reader)."""
+    from ..images import read_image
+
+    return read_image(path)
+
+
+def evaluate_one(
+    image: np.ndarray,
+    image_name: str,
+    codec: Codec,
+    vae_label: str,
+    parameter: float,
+    metrics: Sequence[str] = METRIC_NAMES,
+    device: str = "cpu",
+) -> dict[str, Any]:
+    """Encode, decode and measure one image at one parameter; return the CSV row."""
+    start = time.perf_counter()
+    data = codec.encode(image, parameter)
+    encode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    decoded = codec.decode(data)
+    decode_s = time.perf_counter() - start
+    if decoded.shape != image.shape:
+        raise ClricError(
+            f"{codec.name} decoded {image_name} to {decoded.shape}, expected {image.shape}"
+        )
+    height, width = image.shape[:2]
+    size = len(data) if codec.measures_rate else math.nan
+    row: dict[str, Any] = {
+        "image": image_name,
+        "codec": codec.name,
+        "vae": vae_label,
+        "parameter": format_parameter(parameter),
+        "bytes": size,
+        "bpp": 8.0 * size / (height * width),
+    }
+    row.update(all_metrics(image, decoded, metrics, device))
+    row.update(encode_s=encode_s, decode_s=decode_s)
+    return row
+
+
+def _load_vae(vae: Any, codec_names: Iterable[str], device: str) -> Any:
+    """The VAE object: loaded by name when a VAE codec needs one, else passed through."""
+    if not isinstance(vae, str):
+        return vae
+    if not VAE_CODECS.intersection(codec_names):
+        return None  # e.g. a JPEG-only sweep never touches the (possibly untrained) VAE
+    from ..vae import load_vae
+
+    return load_vae(vae, device)
+
+
+def _vae_label(codec: Codec, vae: Any, vae_name: Any) -> str:
+    """``vae`` column value of ``codec``'s rows."""
+    if not codec.uses_vae:
+        return NO_VAE
+    return str(getattr(vae, "name", None) or vae_name)
+
+
+def _grids(
+    codecs: Sequence[Codec], parameters: Mapping[str, Sequence[float]] | Sequence[float] | None
+) -> dict[str, tuple[float, ...]]:
+    """Parameter grid of every codec: override by name, one list for all, or the defaults."""
+    grids = {codec.name: tuple(codec.parameters) for codec in codecs}
+    if isinstance(parameters, Mapping):
+        unknown = set(parameters) - set(grids) - {"*"}
+        if unknown:
+            raise ParameterError(f"parameters given for codecs not in the sweep: {sorted(unknown)}")
+        if "*" in parameters:  # key "*": the grid of every codec not named explicitly
+            grids = {name: tuple(parameters["*"]) for name in grids}
+        grids.update({n: tuple(v) for n, v in parameters.items() if n != "*"})
+    elif parameters is not None:
+        grids = {name: tuple(parameters) for name in grids}
+    return grids
+
+
+# Per-process state of pool workers (each loads its own VAE and metric networks).
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(
+    codec_names: list[str],
+    vae_name: str | None,
+    device: str,
+    metrics: list[str],
+    codec_options: dict[str, Any],
+) -> None:
+    """Pool initializer: one torch thread per worker, then build VAE and codecs."""
+    torch.set_num_threads(1)
+    vae = _load_vae(vae_name, codec_names, device)
+    codecs = {n: make_codec(n, vae=vae, device=device, **codec_options) for n in codec_names}
+    labels = {n: _vae_label(c, vae, vae_name) for n, c in codecs.items()}
+    _WORKER.update(codecs=codecs, labels=labels, device=device, metrics=metrics)
+
+
+def _worker_task(path: str, codec_name: str, parameter: float) -> dict[str, Any]:
+    """Evaluate one job inside a pool worker."""
+    codec = _WORKER["codecs"][codec_name]
+    image = _read_image(Path(path))
+    return evaluate_one(
+        image,
+        Path(path).name,
+        codec,
+        _WORKER["labels"][codec_name],
+        parameter,
+        _WORKER["metrics"],
+        _WORKER["device"],
+    )
+
+
+def _csv_value(value: Any) -> Any:
+    """Floats written with full precision (``nan``/``inf`` as pandas reads them)."""
+    return repr(float(value)) if isinstance(value, float) else value
+
+
+def run_sweep(
+    images: Sequence[Path | str],
+    codecs: Sequence[str | Codec],
+    vae_name: Any,
+    out_csv: Path | str,
+    parameters: Mapping[str, Sequence[float]] | Sequence[float] | None = None,
+    workers: int = 1,
+    device: str = "cpu",
+    progress: bool = True,
+    metrics: Sequence[str] = METRIC_NAMES,
+    codec_options: Mapping[str, Any] | None = None,
+) -> pd.DataFrame:
+    """Evaluate every image × codec × parameter not yet in ``out_csv``; return the whole CSV.
+
+    ``codecs`` are registry names (or, with ``workers=1``, codec objects); ``vae_name`` is a
+    name for :func:`clric_utils.vae.load_vae` or an already loaded VAE object (``workers=1``).
+    ``parameters`` overrides the default grids: a list for all codecs, or a mapping from codec
+    name (``"*"``: every codec not named) to a list.
+    Metrics not in ``metrics`` are written as NaN (LPIPS-vgg and DISTS are slow on a CPU).
+    """
+    paths = [Path(p) for p in images]
+    for path in paths:
+        if not path.is_file():
+            raise ImageReadError(f"image not found: {path}")
+    if workers < 1:
+        raise ParameterError(f"workers must be ≥ 1, got {workers}")
+    names = [c if isinstance(c, str) else c.name for c in codecs]
+    if workers > 1 and not (all(isinstance(c, str) for c in codecs) and isinstance(vae_name, str)):
+        raise ParameterError("workers > 1 needs codec names and a VAE name, not objects")
+    options = dict(codec_options or {})
+
+    # Built here even with workers > 1: fails fast on unavailable codecs and gives the grids.
+    vae = _load_vae(vae_name, names, device)
+    built = [
+        make_codec(c, vae=vae, device=device, **options) if isinstance(c, str) else c
+        for c in codecs
+    ]
+    grids = _grids(built, parameters)
+    labels = {codec.name: _vae_label(codec, vae, vae_name) for codec in built}
+
+    out_csv = Path(out_csv)
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    done = read_done_keys(out_csv)
+    jobs = [
+        (path, codec, float(p))
+        for path in paths
+        for codec in built
+        for p in grids[codec.name]
+        if (path.name, codec.name, labels[codec.name], float(p)) not in done
+    ]
+    total = sum(len(grids[c.name]) for c in built) * len(paths)
+
+    new_file = not out_csv.is_file() or out_csv.stat().st_size == 0
+    with (
+        out_csv.open("a", newline="") as handle,
+        tqdm(total=total, initial=total - len(jobs), disable=not progress, desc="eval") as bar,
+    ):
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
+        if new_file:
+            writer.writeheader()
+
+        def write(row: dict[str, Any]) -> None:
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+            handle.flush()  # a killed sweep keeps every finished row
+            bar.update(1)
+
+        if workers == 1 or len(jobs) <= 1:
+            cache: tuple[Path, np.ndarray] | None = None
+            for path, codec, parameter in jobs:
+                if cache is None or cache[0] != path:
+                    cache = (path, _read_image(path))
+                write(
+                    evaluate_one(
+                        cache[1], path.name, codec, labels[codec.name], parameter, metrics, device
+                    )
+                )
+        else:
+            # spawn, not fork: forking a process that already ran torch can deadlock its pools.
+            context = multiprocessing.get_context("spawn")
+            initargs = (names, vae_name, device, list(metrics), options)
+            with ProcessPoolExecutor(
+                max_workers=workers, mp_context=context, initializer=_worker_init, initargs=initargs
+            ) as pool:
+                futures = [pool.submit(_worker_task, str(p), c.name, q) for p, c, q in jobs]
+                try:
+                    for future in as_completed(futures):
+                        write(future.result())
+                except BaseException:
+                    pool.shutdown(cancel_futures=True)  # don't wait for the queued jobs
+                    raise
+    return pd.read_csv(out_csv)

@@ -1,0 +1,1 @@
+"""Image quality metrics (PSNR, MS-SSIM, LPIPS, DISTS) with offline backbone weights."""

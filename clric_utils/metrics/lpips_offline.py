@@ -1,0 +1,30 @@
+"""LPIPS (Zhang et al. 2018) from the ``lpips`` package, with offline backbone weights."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from functools import cache
+
+import lpips
+import torch
+
+from .backbones import load_features_into
+
+
+@cache
+def load_lpips(net: str = "alex", device: str = "cpu") -> lpips.LPIPS:
+    """Return a frozen ``lpips.LPIPS`` (v0.1) for ``alex`` or ``vgg``; inputs are in [-1, 1]."""
+    # pnet_rand=True keeps lpips from downloading the backbone; we load it ourselves below.
+    with contextlib.redirect_stdout(io.StringIO()):  # lpips prints a banner on construction
+        model = lpips.LPIPS(net=net, pretrained=True, pnet_rand=True, verbose=False)
+    slices = [getattr(model.net, f"slice{i}") for i in range(1, model.net.N_slices + 1)]
+    load_features_into(slices, net)
+    model.eval().requires_grad_(False)
+    return model.to(device)
+
+
+def lpips_distance(a: torch.Tensor, b: torch.Tensor, net: str = "alex") -> torch.Tensor:
+    """LPIPS between image batches ``a`` and ``b`` in [-1, 1], one value per image."""
+    model = load_lpips(net, str(a.device))
+    return model(a, b).flatten()

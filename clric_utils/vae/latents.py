@@ -1,0 +1,117 @@
+"""``FrozenVae``: a pretrained diffusers autoencoder used only to map images ↔ scaled latents.
+
+``encode`` pads the image to a multiple of the VAE's downsampling factor (8) by edge
+replication on the bottom and right, and returns the posterior *mean* (``AutoencoderKL``) or
+the encoder output (``AutoencoderTiny``) times the scaling factor. ``decode`` undoes the
+scaling, runs the decoder, crops the padding away and clamps to ``[-1, 1]``.
+Nothing here tracks gradients: the VAE is frozen (the codec's loss lives in latent space).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..images import image_to_tensor, read_image, tensor_to_image
+
+
+class FrozenVae:
+    """A frozen float32 diffusers VAE (``AutoencoderKL`` or ``AutoencoderTiny``) with scaling."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        name: str,
+        repo_id: str | None = None,
+        scaling_factor: float | None = None,
+        source: str = "",
+    ) -> None:
+        """Wrap ``model``; ``scaling_factor`` None means the model config's ``scaling_factor``."""
+        from diffusers import AutoencoderKL, AutoencoderTiny
+
+        if isinstance(model, AutoencoderTiny):
+            self.kind = "tiny"
+            stages = len(model.config.encoder_block_out_channels)
+        elif isinstance(model, AutoencoderKL):
+            self.kind = "kl"
+            stages = len(model.config.block_out_channels)
+        else:
+            raise TypeError(f"unsupported VAE class {type(model).__name__}")
+        if model.dtype != torch.float32:
+            model = model.to(torch.float32)
+        self.model = model.eval().requires_grad_(False)
+        self.name = name
+        self.repo_id = repo_id
+        self.source = source
+        config_scale = getattr(model.config, "scaling_factor", None)
+        self.scaling_factor = float(scaling_factor if scaling_factor is not None else config_scale)
+        self.shift_factor = float(getattr(model.config, "shift_factor", None) or 0.0)
+        self.latent_channels = int(model.config.latent_channels)
+        self.downsampling = 2 ** (stages - 1)
+        self.device = next(model.parameters()).device
+
+    def __repr__(self) -> str:
+        """Short description: name, class, scaling factor, device."""
+        return (
+            f"FrozenVae(name={self.name!r}, kind={self.kind!r}, "
+            f"scaling_factor={self.scaling_factor:g}, device={str(self.device)!r})"
+        )
+
+    def latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """Shape ``(C, h, w)`` of the latent of an ``height×width`` image."""
+        d = self.downsampling
+        return (self.latent_channels, math.ceil(height / d), math.ceil(width / d))
+
+    @torch.no_grad()
+    def encode(self, image: torch.Tensor) -> torch.Tensor:
+        """Scaled latent ``N×4×⌈H/8⌉×⌈W/8⌉`` (float32) of an ``N×3×H×W`` image in ``[-1, 1]``."""
+        if image.ndim != 4 or image.shape[1] != 3:
+            raise ValueError(f"expected an N×3×H×W image tensor, got {tuple(image.shape)}")
+        x = image.to(self.device, torch.float32)
+        pad_h, pad_w = -x.shape[2] % self.downsampling, -x.shape[3] % self.downsampling
+        if pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        if self.kind == "kl":
+            raw = self.model.encode(x).latent_dist.mean
+        else:
+            raw = self.model.encode(x).latents
+        return ((raw - self.shift_factor) * self.scaling_factor).to(torch.float32)
+
+    @torch.no_grad()
+    def decode(
+        self, latent: torch.Tensor, height: int | None = None, width: int | None = None
+    ) -> torch.Tensor:
+        """Image ``N×3×height×width`` in ``[-1, 1]`` from a scaled latent (default: full size)."""
+        if latent.ndim != 4 or latent.shape[1] != self.latent_channels:
+            raise ValueError(
+                f"expected an N×{self.latent_channels}×h×w latent, got {tuple(latent.shape)}"
+            )
+        full_height = latent.shape[2] * self.downsampling
+        full_width = latent.shape[3] * self.downsampling
+        height = full_height if height is None else int(height)
+        width = full_width if width is None else int(width)
+        if not (0 < height <= full_height and 0 < width <= full_width):
+            raise ValueError(
+                f"cannot crop {height}×{width} from the {full_height}×{full_width} decoded image"
+            )
+        z = latent.to(self.device, torch.float32) / self.scaling_factor + self.shift_factor
+        image = self.model.decode(z).sample
+        return image[:, :, :height, :width].clamp(-1.0, 1.0).to(torch.float32)
+
+    @torch.no_grad()
+    def reconstruct(self, image: torch.Tensor) -> torch.Tensor:
+        """The VAE's own reconstruction of an ``N×3×H×W`` image (its quality ceiling)."""
+        return self.decode(self.encode(image), image.shape[2], image.shape[3])
+
+    def encode_image(self, image: str | Path | np.ndarray) -> torch.Tensor:
+        """Scaled latent ``1×4×h×w`` of an image file or an ``H×W×3`` uint8 array."""
+        array = image if isinstance(image, np.ndarray) else read_image(image)
+        return self.encode(image_to_tensor(array))
+
+    def decode_image(self, latent: torch.Tensor, height: int, width: int) -> np.ndarray:
+        """``height×width×3`` uint8 image decoded from a ``1×4×h×w`` scaled latent."""
+        return tensor_to_image(self.decode(latent, height, width))

@@ -1,0 +1,253 @@
+"""``load_vae``: find a VAE's weights on this machine (or download them) and wrap them.
+
+Accepted names: a short name of ``registry.VAES`` (``house``, ``tiny``, ``sd``, ``sd-in``,
+``sdxl``, ``taesd``, ``taesdxl``), a local diffusers folder (with ``config.json``, or with a
+``vae/config.json``), or a Hugging Face id ``org/name`` (``org/name/subfolder`` for a VAE inside
+a pipeline repository). Lookup order for Hugging Face weights:
+
+1. ``$CLRIC_MODELS_DIR/<short name>``, ``$CLRIC_MODELS_DIR/<org>--<name>``,
+   ``$CLRIC_MODELS_DIR/<name>`` (each either the VAE folder or a folder holding ``<subfolder>/``);
+2. the Hugging Face cache (``local_files_only=True``);
+3. the network, unless ``HF_HUB_OFFLINE`` is set.
+
+When all fail, one ``MissingWeightsError`` says where it looked and what to download where.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import os
+import re
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import torch
+
+from ..errors import MissingWeightsError, ParameterError
+from ..paths import MODELS_ENV, env_path
+from .latents import FrozenVae
+from .registry import VAE_NAMES, VAES, VaeSpec, house_dir, spec_for_repo
+from .tiny import build_tiny_vae
+
+#: Keyword arguments of every ``from_pretrained`` call: float32, no ``accelerate`` needed.
+_LOAD_KWARGS = {"torch_dtype": torch.float32, "low_cpu_mem_usage": False}
+
+_HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(/[\w./-]+)?$")
+
+
+def hf_offline() -> bool:
+    """Whether ``HF_HUB_OFFLINE`` forbids network access to the Hugging Face Hub."""
+    value = os.environ.get("HF_HUB_OFFLINE", "").strip().upper()
+    if value in {"1", "ON", "YES", "TRUE"}:
+        return True
+    try:
+        from huggingface_hub import constants
+
+        return bool(constants.HF_HUB_OFFLINE)
+    except ImportError:  # pragma: no cover - huggingface_hub is a dependency
+        return False
+
+
+def _model_class(kind: str):
+    """The diffusers class for a spec ``kind`` (``""``: decide from config.json)."""
+    from diffusers import AutoencoderKL, AutoencoderTiny, AutoModel
+
+    return {"kl": AutoencoderKL, "tiny": AutoencoderTiny}.get(kind, AutoModel)
+
+
+@contextlib.contextmanager
+def _quiet_diffusers() -> Iterator[None]:
+    """Silence diffusers' informational warnings (accelerate hints, unused config keys)."""
+    from diffusers.utils import logging
+
+    level = logging.get_verbosity()
+    logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings():
+            # diffusers still passes this retired huggingface_hub argument.
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+            yield
+    finally:
+        logging.set_verbosity(level)
+
+
+def _vae_folder(folder: Path, subfolder: str = "") -> Path | None:
+    """The diffusers VAE folder at ``folder`` (or its ``subfolder``/``vae``), if there is one."""
+    for candidate in (folder / subfolder if subfolder else None, folder, folder / "vae"):
+        if candidate is not None and (candidate / "config.json").is_file():
+            return candidate
+    return None
+
+
+def _load_folder(folder: Path, spec: VaeSpec, device: str) -> FrozenVae:
+    """Load a local diffusers VAE folder as a ``FrozenVae``."""
+    kind = spec.kind
+    if not kind:
+        try:
+            class_name = json.loads((folder / "config.json").read_text()).get("_class_name", "")
+        except (OSError, ValueError) as error:
+            raise MissingWeightsError(f"{folder / 'config.json'} is unreadable ({error})") from None
+        kind = {"AutoencoderKL": "kl", "AutoencoderTiny": "tiny"}.get(class_name, "")
+        if not kind:
+            raise ParameterError(
+                f"{folder} holds a {class_name or 'unknown'} model; "
+                "load_vae needs a diffusers AutoencoderKL or AutoencoderTiny"
+            )
+    try:
+        with _quiet_diffusers():
+            model = _model_class(kind).from_pretrained(folder, **_LOAD_KWARGS)
+    except (OSError, ValueError, RuntimeError) as error:
+        raise MissingWeightsError(
+            f"{folder} has a config.json but its weights could not be loaded ({error}); it needs "
+            "config.json and diffusion_pytorch_model.safetensors"
+        ) from None
+    return FrozenVae(
+        model.to(device), spec.name, spec.repo_id, spec.scaling_factor, source=str(folder)
+    )
+
+
+def _models_dir_candidates(spec: VaeSpec) -> list[Path]:
+    """Folders under ``$CLRIC_MODELS_DIR`` that may hold ``spec``'s weights."""
+    root = env_path(MODELS_ENV)
+    if root is None or spec.repo_id is None:
+        return []
+    org, _, name = spec.repo_id.partition("/")
+    names = [spec.name] if spec.name in VAES else []
+    names += [f"{org}--{name}", name]
+    return [root / n for n in dict.fromkeys(names)]
+
+
+def _download_command(spec: VaeSpec) -> str:
+    """The shell command that puts ``spec``'s weights where ``load_vae`` finds them."""
+    target = spec.name if spec.name in VAES else spec.repo_id.replace("/", "--")
+    files = " ".join(spec.files)
+    return f"hf download {spec.repo_id} {files} --local-dir $CLRIC_MODELS_DIR/{target}"
+
+
+def _missing(spec: VaeSpec, looked: list[str], why: str, offline: bool) -> MissingWeightsError:
+    """The one error raised when ``spec``'s weights are nowhere to be found."""
+    where = "; ".join(looked)
+    size = f" (about {spec.download_mb:g} MB)" if spec.download_mb else ""
+    return MissingWeightsError(
+        f"weights of VAE {spec.name!r} (Hugging Face id {spec.repo_id}"
+        f"{', subfolder ' + spec.subfolder if spec.subfolder else ''}) are not on this machine "
+        f"and {why}. Looked in: {where}. To fix, on a machine with network run "
+        f"`{_download_command(spec)}`{size}, copy that folder here and set {MODELS_ENV} to the "
+        "folder that contains it"
+        + (" (or unset HF_HUB_OFFLINE to download into the Hugging Face cache)" if offline else "")
+    )
+
+
+def _reason(error: BaseException) -> str:
+    """First line of an error and of its root cause (diffusers hides network errors)."""
+
+    def first_line(e: BaseException) -> str:
+        text = str(e).strip()
+        return text.splitlines()[0] if text else type(e).__name__
+
+    root, seen = error, {id(error)}
+    while True:
+        parent = root.__cause__ or root.__context__
+        if parent is None or id(parent) in seen:
+            break
+        root = parent
+        seen.add(id(root))
+    if root is error:
+        return first_line(error)
+    return f"{first_line(error)}; cause: {first_line(root)}"
+
+
+def _load_hub(spec: VaeSpec, device: str) -> FrozenVae:
+    """Load a Hugging Face VAE from ``$CLRIC_MODELS_DIR``, the HF cache, or the network."""
+    from huggingface_hub import constants
+
+    looked = []
+    candidates = _models_dir_candidates(spec)
+    for candidate in candidates:
+        folder = _vae_folder(candidate, spec.subfolder)
+        if folder is not None:
+            return _load_folder(folder, spec, device)
+    if candidates:
+        looked.append(f"${MODELS_ENV} → " + ", ".join(str(c) for c in candidates))
+    else:
+        looked.append(f"${MODELS_ENV} (not set)")
+    looked.append(f"the Hugging Face cache {constants.HF_HUB_CACHE}")
+
+    cls = _model_class(spec.kind)
+    kwargs = {"subfolder": spec.subfolder or None, **_LOAD_KWARGS}
+    try:
+        with _quiet_diffusers():
+            model = cls.from_pretrained(spec.repo_id, local_files_only=True, **kwargs)
+    except Exception:  # any failure here means "not usable from the cache"
+        model = None
+    if model is None:
+        if hf_offline():
+            raise _missing(spec, looked, "HF_HUB_OFFLINE is set, so nothing is downloaded", True)
+        try:
+            with _quiet_diffusers():
+                model = cls.from_pretrained(spec.repo_id, **kwargs)
+        except Exception as error:  # network, authentication, unknown repository: all reported
+            why = f"could not be downloaded ({_reason(error)})"
+            raise _missing(spec, looked, why, False) from None
+    return FrozenVae(
+        model.to(device), spec.name, spec.repo_id, spec.scaling_factor, source=spec.repo_id
+    )
+
+
+def _load_house(device: str) -> FrozenVae:
+    """Load the ``house`` VAE from the package folder."""
+    spec = VAES["house"]
+    folder = house_dir()
+    if not (folder / "config.json").is_file():
+        raise MissingWeightsError(
+            f"the house VAE weights are missing from {folder} (config.json and "
+            "diffusion_pytorch_model.safetensors); reinstall clric-utils, or train and export "
+            "them with `python -m clric_utils.vae.train_house`"
+        )
+    return _load_folder(folder, spec, device)
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(name: str, device: str) -> FrozenVae:
+    """``load_vae`` without the argument normalisation (cached per name and device)."""
+    if name == "tiny":
+        vae = FrozenVae(build_tiny_vae().to(device), "tiny", None, VAES["tiny"].scaling_factor)
+        vae.source = "built-in (seeded)"
+        return vae
+    if name == "house":
+        return _load_house(device)
+    if name in VAES:
+        return _load_hub(VAES[name], device)
+    path = Path(name).expanduser()
+    if path.is_dir():
+        folder = _vae_folder(path)
+        if folder is None:
+            raise MissingWeightsError(f"{path} is a folder without config.json or vae/config.json")
+        spec = VaeSpec(path.name, None, "", "", None, description=f"local folder {path}")
+        return _load_folder(folder, spec, device)
+    if name.startswith((".", "/", "~")):
+        raise MissingWeightsError(f"{path}: no such folder (expected a diffusers VAE folder)")
+    if _HF_ID.match(name):
+        org, repo, *rest = name.split("/", 2)
+        spec = spec_for_repo(f"{org}/{repo}", rest[0] if rest else None)
+        return _load_hub(spec, device)
+    raise ParameterError(
+        f"unknown VAE {name!r}: use one of {', '.join(VAE_NAMES)}, a local diffusers folder, "
+        "or a Hugging Face id such as stabilityai/sd-vae-ft-mse"
+    )
+
+
+def load_vae(name_or_path: str | Path = "house", device: str | torch.device = "cpu") -> FrozenVae:
+    """Load a frozen VAE by short name, local folder or Hugging Face id (cached per device)."""
+    name = str(name_or_path).strip()
+    if name not in VAES and Path(name).expanduser().is_dir():
+        name = str(Path(name).expanduser().resolve())
+    return _load_cached(name, str(torch.device(device)))
+
+
+def clear_vae_cache() -> None:
+    """Forget the VAEs ``load_vae`` has loaded (e.g. after changing ``CLRIC_MODELS_DIR``)."""
+    _load_cached.cache_clear()

@@ -1,0 +1,295 @@
+"""Evaluation harness: codecs, resumable sweep CSV, plots and the eval/plot commands."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from matplotlib.figure import Figure
+from PIL import Image, features
+
+from clric_utils.commands import evaluate as eval_command
+from clric_utils.commands import plot as plot_command
+from clric_utils.errors import ClricError, ParameterError
+from clric_utils.evaluation.codecs import LatentQuantCodec, VaeOnlyCodec, make_codec
+from clric_utils.evaluation.plots import comparison_grid, plot_rd
+from clric_utils.evaluation.summary import bd_rate_table, mean_table
+from clric_utils.evaluation.sweep import COLUMNS, run_sweep
+from clric_utils.paths import KODAK_ENV, TORCHVISION_WEIGHTS_ENV
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+WEIGHTS = Path(os.environ.get(TORCHVISION_WEIGHTS_ENV) or SHARED / "weights" / "torchvision")
+KODAK = Path(os.environ.get(KODAK_ENV) or SHARED / "data" / "kodak")
+
+pytestmark = pytest.mark.skipif(
+    not (WEIGHTS / "vgg16_features.pth").is_file() or not (KODAK / "kodim01.png").is_file(),
+    reason="needs Kodak and the torchvision backbone weights (CLRIC_KODAK_DIR, "
+    "CLRIC_TORCHVISION_WEIGHTS)",
+)
+
+GRID = {"jpeg": [10, 50], "webp": [10, 50]}
+
+
+class StandInVae:
+    """Seeded linear 'VAE' with the project's interface: 8× average pool and a 1×1 mix."""
+
+    name = "standin"
+    scaling_factor = 1.0
+
+    def __init__(self, seed: int = 0) -> None:
+        generator = torch.Generator().manual_seed(seed)
+        self.mix = torch.randn(4, 3, generator=generator)
+        self.unmix = torch.linalg.pinv(self.mix)
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        pad_h, pad_w = -x.shape[-2] % 8, -x.shape[-1] % 8
+        x = F.pad(x, (0, pad_w, 0, pad_h), mode="replicate")
+        return torch.einsum("oc,nchw->nohw", self.mix, F.avg_pool2d(x, 8)) * 2.0
+
+    def decode(self, latent: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        x = torch.einsum("co,nohw->nchw", self.unmix, latent / 2.0)
+        return F.interpolate(x, scale_factor=8, mode="nearest")[..., :height, :width]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread() -> Iterator[None]:
+    # On a shared 2-core machine, two intra-op threads contending with other jobs run the
+    # small metric networks several times slower than one.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _offline_weights() -> Iterator[None]:
+    # module scope: the module-scoped sweep fixture below computes LPIPS and DISTS
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(TORCHVISION_WEIGHTS_ENV, str(WEIGHTS))
+        yield
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """Two small Kodak crops (one with sides not a multiple of 8) as PNG files."""
+    folder = tmp_path_factory.mktemp("crops")
+    paths = []
+    for number, (top, left, h, w) in [(1, (200, 300, 96, 128)), (7, (100, 150, 90, 117))]:
+        image = np.asarray(Image.open(KODAK / f"kodim{number:02d}.png").convert("RGB"))
+        paths.append(folder / f"crop{number:02d}.png")
+        Image.fromarray(image[top : top + h, left : left + w]).save(paths[-1])
+    return paths
+
+
+@pytest.fixture(scope="module")
+def swept(crops: list[Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """CSV of a jpeg + webp sweep over the crops with every metric."""
+    out = tmp_path_factory.mktemp("results") / "baselines.csv"
+    run_sweep(crops, ["jpeg", "webp"], "house", out, parameters=GRID, progress=False)
+    return out
+
+
+def _pixels(path: Path) -> int:
+    with Image.open(path) as image:
+        return image.size[0] * image.size[1]
+
+
+def test_sweep_csv_columns_and_rates(swept: Path, crops: list[Path]) -> None:
+    with swept.open(newline="") as handle:
+        assert tuple(next(csv.reader(handle))) == COLUMNS
+    frame = pd.read_csv(swept)
+    assert len(frame) == 8
+    assert set(frame["vae"]) == {"none"}  # no VAE used, and none loaded
+    pixels = {p.name: _pixels(p) for p in crops}
+    expected = 8 * frame["bytes"] / frame["image"].map(pixels)
+    assert np.allclose(frame["bpp"], expected, rtol=0, atol=1e-12)
+    assert frame[["psnr", "lpips_alex", "lpips_vgg", "dists"]].notna().all().all()
+    assert frame["ms_ssim"].isna().all()  # crops are below MS-SSIM's 161 px
+    high = frame[frame["parameter"] == 50].set_index(["image", "codec"])
+    low = frame[frame["parameter"] == 10].set_index(["image", "codec"])
+    assert (high["bpp"] > low["bpp"]).all() and (high["psnr"] > low["psnr"]).all()
+
+
+def test_sweep_resumes(swept: Path, crops: list[Path], tmp_path: Path) -> None:
+    before = swept.read_bytes()
+    run_sweep(crops, ["jpeg", "webp"], "house", swept, parameters=GRID, progress=False)
+    assert swept.read_bytes() == before  # nothing new to do: not a byte added
+
+    partial = tmp_path / "partial.csv"
+    lines = before.decode().splitlines(keepends=True)
+    partial.write_text("".join(lines[:-3]))  # as if killed after 5 rows
+    frame = run_sweep(
+        crops, ["jpeg", "webp"], "house", partial, parameters=GRID, metrics=["psnr"],
+        progress=False,
+    )  # fmt: skip
+    assert len(frame) == 8
+    assert not frame.duplicated(["image", "codec", "vae", "parameter"]).any()
+
+
+def test_sweep_rejects_foreign_csv(crops: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "other.csv"
+    out.write_text("a,b\n1,2\n")
+    with pytest.raises(ClricError, match="columns"):
+        run_sweep(crops, ["jpeg"], "house", out, progress=False)
+
+
+def test_sweep_with_worker_processes(crops: list[Path], tmp_path: Path) -> None:
+    out = tmp_path / "pool.csv"
+    frame = run_sweep(
+        crops, ["jpeg"], "house", out, parameters=[30], workers=2, metrics=["psnr"],
+        progress=False,
+    )  # fmt: skip
+    assert sorted(frame["image"]) == sorted(p.name for p in crops)
+    assert frame["lpips_alex"].isna().all()
+
+
+def test_latent_quant_round_trip(crops: list[Path]) -> None:
+    vae = StandInVae()
+    image = np.array(Image.open(crops[1]))  # 90×117: padded to 96×120 inside the VAE
+    codec = LatentQuantCodec(vae)
+    sizes = []
+    for step in (0.05, 0.2, 0.8):
+        data = codec.encode(image, step)
+        decoded = codec.decode(data)
+        # The file must decode to exactly the dequantized latent through the VAE decoder.
+        tensor = torch.from_numpy(image).permute(2, 0, 1)[None].float() / 127.5 - 1
+        stored = float(np.float32(step))  # the step as the header stores it
+        quantized = torch.round(vae.encode(tensor).double() / stored) * stored
+        expected = vae.decode(quantized.float(), *image.shape[:2])
+        expected = ((expected + 1) * 127.5).round().clamp(0, 255).byte()[0].permute(1, 2, 0)
+        assert decoded.shape == image.shape
+        assert np.abs(decoded.astype(int) - expected.numpy().astype(int)).max() <= 1
+        sizes.append(len(data))
+    assert sizes[0] > sizes[1] > sizes[2]
+
+
+def test_latent_quant_constant_image_and_errors() -> None:
+    codec = LatentQuantCodec(StandInVae())
+    flat = np.full((16, 24, 3), 90, np.uint8)
+    data = codec.encode(flat, 0.01)
+    assert len(data) == 18 + 4 * 12  # constant channels: header only, no coded symbols
+    decoded = codec.decode(data)
+    assert (decoded == decoded[0, 0]).all() and np.abs(decoded.astype(int) - 90).max() <= 2
+    with pytest.raises(ParameterError):
+        codec.encode(flat, 0.0)
+    with pytest.raises(ClricError):
+        codec.decode(data[:5])
+
+
+def test_vae_codecs_in_a_sweep(crops: list[Path], tmp_path: Path) -> None:
+    vae = StandInVae()
+    out = tmp_path / "vae.csv"
+    frame = run_sweep(
+        crops, ["latent-quant", "vae-only"], vae, out, parameters={"latent-quant": [0.1, 0.4]},
+        metrics=["psnr"], progress=False,
+    )  # fmt: skip
+    assert set(frame["vae"]) == {"standin"}
+    ceiling = frame[frame["codec"] == "vae-only"]
+    assert len(ceiling) == 2 and ceiling["bpp"].isna().all() and ceiling["bytes"].isna().all()
+    rated = frame[frame["codec"] == "latent-quant"]
+    assert (rated["bpp"] > 0).all()
+    # quantizing can only lose quality relative to the unquantized VAE round trip (± noise)
+    merged = rated.merge(ceiling, on="image", suffixes=("", "_vae"))
+    assert (merged["psnr"] <= merged["psnr_vae"] + 0.05).all()
+
+
+def test_pillow_codecs_and_registry() -> None:
+    image = np.array(Image.open(KODAK / "kodim03.png"))[:64, :80]
+    names = ["jpeg", "webp"] + (["avif"] if features.check("avif") else [])
+    for name in names:
+        codec = make_codec(name)
+        assert codec.decode(codec.encode(image, codec.parameters[1])).shape == image.shape
+    with pytest.raises(ParameterError):
+        make_codec("jpeg").encode(image, 101)
+    with pytest.raises(ParameterError, match="unknown codec"):
+        make_codec("jpeg2000")
+    with pytest.raises(ParameterError, match="needs a VAE"):
+        make_codec("latent-quant")
+    assert isinstance(VaeOnlyCodec(StandInVae()).encode(image), bytes)
+
+
+def test_clric_codec_unavailable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "clric_utils.codec_api", None)  # import now fails
+    with pytest.raises(ClricError, match="not available yet"):
+        make_codec("clric", vae=StandInVae())
+
+
+def test_clric_codec_in_a_sweep(tmp_path: Path) -> None:
+    pytest.importorskip("clric_utils.codec_api")
+    from clric_utils.vae import load_vae
+
+    image = np.array(Image.open(KODAK / "kodim01.png"))[:48, :64]
+    Image.fromarray(image).save(tmp_path / "small.png")
+    out = tmp_path / "clric.csv"
+    frame = run_sweep(
+        [tmp_path / "small.png"], ["clric"], load_vae("tiny", "cpu"), out, parameters=[0.01],
+        metrics=["psnr"], codec_options={"effort": "fast"}, progress=False,
+    )  # fmt: skip
+    row = frame.iloc[0]
+    assert (row["codec"], row["vae"], row["parameter"]) == ("clric", "tiny", 0.01)
+    assert row["bytes"] > 0 and row["bpp"] == pytest.approx(8 * row["bytes"] / (48 * 64))
+    assert np.isfinite(row["psnr"])
+
+
+def test_plots_and_tables(swept: Path, crops: list[Path], tmp_path: Path) -> None:
+    figure = plot_rd(swept, out_path=tmp_path / "figures" / "rd.png")
+    assert isinstance(figure, Figure) and len(figure.axes) == 5
+    assert (tmp_path / "figures" / "rd.png").stat().st_size > 10_000
+
+    table = mean_table(swept)
+    assert len(table) == 4 and (table["images"] == 2).all()
+    bd = bd_rate_table(swept, anchor="jpeg", method="pchip")
+    assert bd.set_index("codec").loc["jpeg", "psnr"] == pytest.approx(0.0, abs=1e-9)
+    assert math.isnan(bd.set_index("codec").loc["webp", "ms_ssim"])  # no MS-SSIM on crops
+
+    image = np.array(Image.open(crops[0]))
+    vae = StandInVae()
+    grid = comparison_grid(
+        image, [(VaeOnlyCodec(vae), 0), (LatentQuantCodec(vae), 0.2)], matched=make_codec("jpeg"),
+        out_path=tmp_path / "figures" / "grid.png",
+    )  # fmt: skip
+    assert isinstance(grid, Figure)
+    titles = [axis.get_title() for axis in grid.axes]
+    assert titles[0].startswith("original") and titles[1].startswith("vae-only")
+    assert titles[3] == titles[4] == ""  # nothing under the original and the unrated vae-only
+    assert titles[5].startswith("jpeg") and "bpp" in titles[5]  # matched to latent-quant
+    assert (tmp_path / "figures" / "grid.png").is_file()
+
+
+def _parse(module, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    module.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def test_eval_and_plot_commands(crops: list[Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "results" / "cli.csv"
+    argv = ["--images", str(crops[0].parent), "--codec", "jpeg", "webp", "--params", "20",
+            "webp=30,60", "--metrics", "psnr", "--out", str(out), "--quiet"]  # fmt: skip
+    assert eval_command.run(_parse(eval_command, argv)) == 0
+    frame = pd.read_csv(out)
+    assert sorted(zip(frame["codec"], frame["parameter"], strict=True)) == sorted(
+        [("jpeg", 20)] * 2 + [("webp", 30)] * 2 + [("webp", 60)] * 2
+    )
+    figures = tmp_path / "figures"
+    args = _parse(plot_command, ["--results", str(out.parent), "--out", str(figures)])
+    assert plot_command.run(args) == 0
+    assert (figures / "cli_rd.png").is_file()
+    assert "BD-rate" in capsys.readouterr().out
+
+    with pytest.raises(ParameterError, match="not in --codec"):
+        eval_command.run(_parse(eval_command, ["--codec", "jpeg", "--params", "avif=5"]))
+    with pytest.raises(ParameterError, match="cannot read"):
+        eval_command.run(_parse(eval_command, ["--codec", "jpeg", "--params", "jpeg=5,x"]))
+    with pytest.raises(ClricError):
+        plot_command.run(_parse(plot_command, ["--results", str(tmp_path / "nothing")]))
