@@ -16,6 +16,7 @@ usual for MAC counts). The total is divided by the pixels of the image padded to
 
 from __future__ import annotations
 
+import inspect
 import math
 from dataclasses import dataclass
 
@@ -148,8 +149,12 @@ def vae_decoder_macs_per_pixel(vae, height: int, width: int) -> float:
     h, w = math.ceil(height / factor), math.ceil(width / factor)
     pixels = h * w * factor * factor
     try:
+        # AutoencoderTiny records a derived `block_out_channels` in its config that its own
+        # constructor does not take; passing it back only makes diffusers print a warning.
+        accepted = inspect.signature(type(model).__init__).parameters
+        config = {k: v for k, v in model.config.items() if k in accepted}
         with torch.device("meta"):
-            shadow = type(model).from_config(model.config)
+            shadow = type(model).from_config(config)
         latent = torch.zeros(1, channels, h, w, device="meta")
         return _count_conv_linear_macs(shadow, latent) / pixels
     except Exception:  # noqa: BLE001 - no meta copy of this class: count on the real weights

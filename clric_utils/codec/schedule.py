@@ -29,12 +29,12 @@ class Effort:
         return self.softround_iterations + self.ste_iterations + self.finetune_iterations
 
 
-#: Measured on a 64×96 latent (one 512×768 image), ``paper`` preset, 1 thread, with another
-#: 2-thread job on the same 2-core machine: ≈ 9–13 ms per iteration, so ``medium`` takes
-#: ≈ 35–50 s and ``fast`` ≈ 10–15 s per image (see docs/codec.md for the measurements).
+#: Sized on a 64×96 latent (one 512×768 image), ``paper`` preset, 1 thread, with other jobs on
+#: the same 2-core machine: ≈ 13 ms (CPU) per iteration, so ``medium`` ≈ 44 s and ``fast`` ≈ 15 s
+#: of CPU per image, wall time the same when a core is free (docs/codec.md, "Efforts").
 EFFORTS: dict[str, Effort] = {
     "fast": Effort("fast", softround_iterations=1000, ste_iterations=150, finetune_iterations=50),
-    "medium": Effort("medium", softround_iterations=3600, ste_iterations=300,
+    "medium": Effort("medium", softround_iterations=3000, ste_iterations=300,
                      finetune_iterations=100),
     "slow": Effort("slow", softround_iterations=12000, ste_iterations=1000,
                    finetune_iterations=300, check_every=200),
@@ -73,12 +73,13 @@ class Hyperparameters:
 
 HYPERPARAMETERS = Hyperparameters()
 
-#: Calibration (λ, mean estimated bpp): Kodak latents of the seeded ``tiny`` VAE, ``paper``
-#: preset, ``medium`` effort (docs/codec.md, "λ grid"). λ weighs bits per *image* pixel against
-#: the MSE of the scaled latent (variance ≈ 1). To be re-measured on the ``house`` VAE.
+#: Calibration (λ, mean estimated bpp) on Kodak 1 and 13 through the seeded ``tiny`` VAE,
+#: ``paper`` preset, 3 600 soft-round iterations (docs/codec.md, "λ grid"); the rate saturates
+#: below λ ≈ 0.1. λ weighs bits per *image* pixel against the MSE of the scaled latent
+#: (variance ≈ 1). To be re-measured on the ``house`` VAE.
 LAMBDA_CALIBRATION: tuple[tuple[float, float], ...] = (
-    (30.0, 0.016), (10.0, 0.024), (3.0, 0.043), (1.0, 0.072), (0.3, 0.090), (0.1, 0.10),
-    (0.03, 0.11), (0.01, 0.12),
+    (30.0, 0.0168), (10.0, 0.0271), (3.0, 0.0458), (1.0, 0.0723), (0.3, 0.1003),
+    (0.1, 0.1101), (0.03, 0.1185), (0.01, 0.1202),
 )
 
 #: λ values spanning the useful rate range, largest λ (lowest rate) first.
