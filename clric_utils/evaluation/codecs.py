@@ -248,14 +248,9 @@ class ClricCodec:
         effort: str | None = None,
         seed: int | None = 0,
     ) -> None:
-        try:
-            from .. import codec_api
-            from ..codec.schedule import LAMBDA_GRID
-        except ImportError as error:
-            raise CodecUnavailableError(
-                f"codec 'clric' not available yet: {error.name or 'clric_utils.codec_api'} "
-                "is missing"
-            ) from None
+        from .. import codec_api
+        from ..codec.schedule import LAMBDA_GRID
+
         self.api = codec_api
         self.parameters: tuple[float, ...] = tuple(LAMBDA_GRID)
         self.vae = _require_vae(vae, self.name)
