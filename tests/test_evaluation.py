@@ -285,3 +285,25 @@ def test_eval_and_plot_commands(crops: list[Path], tmp_path: Path, capsys) -> No
         eval_command.run(_parse(eval_command, ["--codec", "jpeg", "--params", "jpeg=5,x"]))
     with pytest.raises(ClricError):
         plot_command.run(_parse(plot_command, ["--results", str(tmp_path / "nothing")]))
+
+
+def test_clric_plot_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`clric plot` draws one figure per CSV and prints BD-rates against the anchor."""
+    from clric_utils.cli import main
+
+    rows = []
+    for codec, scale in (("jpeg", 1.0), ("webp", 0.8)):
+        for step, quality in enumerate((5, 10, 20, 40)):
+            bpp = scale * 0.1 * 2**step
+            rows.append({"image": "a.png", "codec": codec, "vae": "none", "parameter": quality,
+                         "bytes": bpp * 1000, "bpp": bpp, "psnr": 25 + 3 * step})
+    frame = pd.DataFrame(rows)
+    for name in COLUMNS:
+        if name not in frame:
+            frame[name] = math.nan
+    frame[list(COLUMNS)].to_csv(tmp_path / "set.csv", index=False)
+    assert main(["plot", "--results", str(tmp_path / "set.csv"), "--out", str(tmp_path / "fig"),
+                 "--metrics", "psnr"]) == 0
+    assert (tmp_path / "fig" / "set_rd.png").stat().st_size > 1000
+    # WebP needs 80 % of JPEG's bits at every quality: BD-rate −20 %.
+    assert "-20.00" in capsys.readouterr().out

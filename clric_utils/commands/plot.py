@@ -1,7 +1,8 @@
 """Draw rate-distortion figures from every evaluation CSV in a results folder.
 
-Writes FIGURES/<csv name>_rd.png per CSV and, when there are several, FIGURES/all_rd.png with
-all of them together; prints BD-rates against --anchor (default jpeg) when it is present.
+Writes FIGURES/<csv name>_rd.png per CSV and prints its BD-rates against --anchor (default
+jpeg) when that codec is in it. CSVs are never merged: each is one image set, and a mean over
+different image sets would compare codecs on different pictures.
 """
 
 from __future__ import annotations
@@ -64,14 +65,11 @@ def run(args: argparse.Namespace) -> int:
         out = args.out / f"{path.stem}_rd.png"
         plot_rd(path, args.metrics, out, title=path.stem)
         print(f"wrote {out}")
-    frame = load_results(csvs).drop_duplicates(["image", "codec", "vae", "parameter"])
-    if len(csvs) > 1:
-        out = args.out / "all_rd.png"
-        plot_rd(frame, args.metrics, out, title="all results")
-        print(f"wrote {out}")
-    if args.anchor in set(frame["codec"]):
-        table = bd_rate_table(frame, args.anchor, args.metrics)
-        print(f"BD-rate (%) against {args.anchor} (negative: fewer bits for the same quality)")
-        with pd.option_context("display.width", 160, "display.max_columns", 20):
-            print(table.to_string(index=False, float_format=lambda v: f"{v:+.2f}"))
+        frame = load_results([path]).drop_duplicates(["image", "codec", "vae", "parameter"])
+        if args.anchor in set(frame["codec"]):
+            table = bd_rate_table(frame, args.anchor, args.metrics)
+            print(f"{path.name}: BD-rate (%) against {args.anchor} "
+                  "(negative: fewer bits for the same quality)")
+            with pd.option_context("display.width", 160, "display.max_columns", 20):
+                print(table.to_string(index=False, float_format=lambda v: f"{v:+.2f}"))
     return 0
