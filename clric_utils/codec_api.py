@@ -1,6 +1,6 @@
 """The high-level API: image → ``.clric`` bytes → image, and what lies in between.
 
-    result = compress("kodim23.png", vae="house", lmbda=1e-3)
+    result = compress("kodim23.png", vae="house", lmbda=1)
     open("kodim23.clric", "wb").write(result.data)
     image = decompress(result.data)            # 1×3×H×W in [-1, 1]
     latent = decompress_latent(result.data)    # ŷ only: no VAE needed
@@ -14,14 +14,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .bitstream import Header, decode_file, encode_model, parse_header
 from .bitstream.decode import DecodedFile
+from .bitstream.encode import check_image_size
+from .devices import check_device
 from .errors import ClricFormatError, ImageReadError, ParameterError
+
+if TYPE_CHECKING:
+    from .codec.model import OverfittedLatentModel
+    from .codec.train import FitResult
+    from .vae.latents import FrozenVae
 
 #: What ``compress`` accepts as an image.
 ImageInput = str | os.PathLike | np.ndarray | torch.Tensor
@@ -33,8 +40,8 @@ class EncodeResult:
 
     data: bytes  # the complete .clric file
     y_hat: torch.Tensor  # 1×4×h×w float32: the decoder's ŷ (integer path), bit-exact
-    fit: Any  # codec.train.FitResult: the overfitted model (networks quantized)
-    latent: torch.Tensor  # 1×4×h×w: the VAE latent y that was fitted
+    fit: FitResult  # the overfitted model (networks quantized)
+    latent: torch.Tensor | None  # 1×4×h×w: the VAE latent y that was fitted (if known)
     bpp: float  # 8 · len(data) / (H · W): the real rate, header included
     estimated_bits: float  # the model's estimate (latents + weights), no header
     header_bytes: int
@@ -60,7 +67,7 @@ class DecodedLatent:
     header: Header
     decoded: DecodedFile  # integer grids and networks, for inspection
 
-    def model(self):
+    def model(self) -> OverfittedLatentModel:
         """The float OverfittedLatentModel the file describes (for inspection and plots)."""
         return self.decoded.to_model()
 
@@ -77,7 +84,7 @@ def _as_bytes(data: bytes | bytearray | memoryview | str | os.PathLike) -> bytes
     raise ClricFormatError(f"expected .clric bytes or a path, got {type(data).__name__}")
 
 
-def _load_vae(vae, device: str):
+def _load_vae(vae: str | FrozenVae, device: str | torch.device) -> FrozenVae:
     """A FrozenVae from a name (or a FrozenVae as it is)."""
     if isinstance(vae, str):
         from .vae import load_vae
@@ -111,7 +118,9 @@ def _image_tensor(image: ImageInput) -> torch.Tensor:
     )
 
 
-def write_fit(fit, vae_name: str, vae_scaling_factor: float, latent: torch.Tensor | None = None):
+def write_fit(
+    fit: FitResult, vae_name: str, vae_scaling_factor: float, latent: torch.Tensor | None = None
+) -> EncodeResult:
     """Write the ``.clric`` file of a FitResult; return an EncodeResult."""
     encoded = encode_model(
         fit.model,
@@ -137,7 +146,7 @@ def write_fit(fit, vae_name: str, vae_scaling_factor: float, latent: torch.Tenso
 
 def compress(
     image: ImageInput,
-    vae="house",
+    vae: str | FrozenVae = "house",
     lmbda: float | None = None,
     target_bpp: float | None = None,
     preset: str = "paper",
@@ -152,13 +161,15 @@ def compress(
     for with rate control, measuring the real file size) must be given. ``vae`` is a short
     name (``house``, ``sd``, ``tiny``, …) or a FrozenVae.
     """
+    device = check_device(device)
     if (lmbda is None) == (target_bpp is None):
         raise ParameterError("give exactly one of lmbda and target_bpp")
     from .codec.train import fit as fit_latent
 
     x = _image_tensor(image)  # before loading the VAE: a bad image fails fast
+    height, width = (int(side) for side in x.shape[-2:])
+    check_image_size(height, width)  # before the fit: the file could not hold it
     vae = _load_vae(vae, device)
-    height, width = x.shape[-2:]
     latent = vae.encode(x).to("cpu")
     vae_name = str(vae.name)
     scaling = float(vae.scaling_factor)
@@ -189,13 +200,16 @@ def decompress_latent(data: bytes | str | os.PathLike) -> DecodedLatent:
     return DecodedLatent(torch.from_numpy(decoded.y_hat), decoded.header, decoded)
 
 
-def file_vae(header: Header, vae=None, device: str = "cpu"):
+def file_vae(
+    header: Header, vae: str | FrozenVae | None = None, device: str | torch.device = "cpu"
+) -> FrozenVae:
     """The VAE to decode a file with: ``vae`` if given, else the built-in one the file names.
 
     A file only selects VAEs by built-in short name: a file naming a folder or a Hugging Face
     id (one encoded with such a VAE) needs ``vae`` passed explicitly, so that opening a file
     never makes the decoder load or download a model chosen by whoever wrote the file.
     """
+    device = check_device(device)
     if vae is None:
         from .vae import VAE_NAMES
 
@@ -219,8 +233,13 @@ def file_vae(header: Header, vae=None, device: str = "cpu"):
     return vae
 
 
-def decompress(data: bytes | str | os.PathLike, vae=None, device: str = "cpu") -> torch.Tensor:
+def decompress(
+    data: bytes | str | os.PathLike,
+    vae: str | FrozenVae | None = None,
+    device: str | torch.device = "cpu",
+) -> torch.Tensor:
     """Decode the image (1×3×H×W in [-1, 1]); the VAE named in the file unless ``vae`` is given."""
+    device = check_device(device)
     latent = decompress_latent(data)
     header = latent.header
     vae = file_vae(header, vae, device)

@@ -12,18 +12,20 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import importlib.resources
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from .errors import DatasetMissingError
+from .images import IMAGE_SUFFIXES, image_files
 from .paths import KODAK_ENV, PHOTOS_ENV, cache_dir, env_path
 
 #: Official source of the Kodak images; ``{name}`` is ``kodim01.png`` … ``kodim24.png``.
 KODAK_URL = "http://r0k.us/graphics/kodak/{name}"
 
-#: SHA-256 of the official Kodak PNGs (the same files as ``data/kodak/SHA256SUMS``).
+#: SHA-256 of the official Kodak PNGs (the official files' SHA-256).
 KODAK_SHA256 = {
     "kodim01.png": "6b4fbe6f3e8e0e20150d5b0c32248bf072e22b5989d415f96f796c5b7004a70f",
     "kodim02.png": "1788370471429d992750a09caf6702ac74e56962447de02520d4b161738c0369",
@@ -100,9 +102,15 @@ def _how_to_get_kodak() -> str:
 def _fetch(url: str, destination: Path) -> None:
     """Download ``url`` to ``destination`` (written through a temporary file)."""
     partial = destination.with_suffix(destination.suffix + ".part")
-    with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-        partial.write_bytes(response.read())
-    partial.replace(destination)
+    done = False
+    try:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
+            partial.write_bytes(response.read())
+        partial.replace(destination)
+        done = True
+    finally:
+        if not done:
+            partial.unlink(missing_ok=True)  # never leave a half-written download behind
 
 
 def _download_kodak(folder: Path, names: list[str]) -> None:
@@ -113,7 +121,7 @@ def _download_kodak(folder: Path, names: list[str]) -> None:
         destination = folder / name
         try:
             _fetch(url, destination)
-        except (urllib.error.URLError, OSError) as error:
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
             raise DatasetMissingError(
                 f"could not download {url} ({error}); {_how_to_get_kodak()}"
             ) from None
@@ -172,8 +180,8 @@ def kodak_image(number: int, download: bool = False) -> Path:
     return kodak_dir(download=download) / f"kodim{int(number):02d}.png"
 
 
-#: File name endings treated as photos in ``photos_dir()``.
-PHOTO_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+#: File name endings treated as photos in ``photos_dir()`` (``images.IMAGE_SUFFIXES``).
+PHOTO_SUFFIXES = IMAGE_SUFFIXES
 
 
 def photos_dir() -> Path:
@@ -191,7 +199,7 @@ def photos_dir() -> Path:
 def photo_paths() -> list[Path]:
     """Sorted image files directly inside ``photos_dir()``."""
     folder = photos_dir()
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in PHOTO_SUFFIXES)
+    paths = image_files(folder)
     if not paths:
         raise DatasetMissingError(f"{PHOTOS_ENV}={folder} holds no image files")
     return paths

@@ -19,12 +19,15 @@ import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from .errors import ImageReadError
+from .errors import DatasetMissingError, ImageReadError
 
 #: Smallest accepted side, in pixels: one latent pixel of an 8× VAE.
 MIN_SIDE = 8
 #: Largest accepted image, in pixels (the codec and the VAE would not fit in memory beyond).
 MAX_PIXELS = 100_000_000
+
+#: File name endings taken as images when a folder is listed (``image_files``).
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
 _SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
@@ -112,6 +115,20 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(f"{path}: corrupted or truncated image ({error})") from None
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = truncated_setting
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    """Sorted image files (``IMAGE_SUFFIXES``) directly inside ``folder`` (possibly none).
+
+    Raises ``DatasetMissingError`` when ``folder`` does not exist and ``ImageReadError`` when
+    it is a file, not a folder.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise DatasetMissingError(f"{folder}: no such folder")
+    if not folder.is_dir():
+        raise ImageReadError(f"{folder}: is a file, not a folder of images")
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def _check_image_array(array: np.ndarray) -> None:

@@ -100,7 +100,7 @@ def dataset_images(
     image), or a folder of images. With ``crop``, centre crops are written to ``work_dir``.
     """
     from .data import default_image_path, kodak_images
-    from .images import save_png
+    from .images import image_files, save_png
 
     if dataset == "auto":
         try:
@@ -113,8 +113,7 @@ def dataset_images(
         paths, label = [default_image_path()], "default"
     else:
         folder = Path(dataset)
-        suffixes = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-        paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in suffixes)
+        paths = image_files(folder)
         label = slug(folder)
         if not paths:
             raise DatasetMissingError(f"{folder} holds no images")
@@ -727,18 +726,9 @@ def rate_slider(reference: np.ndarray, panels: Sequence[Mapping[str, Any]]):
 
 def sweep_csvs(results_dir: str | Path) -> list[Path]:
     """The evaluation CSVs (sweep columns) directly inside ``results_dir``, sorted."""
-    from .evaluation.sweep import COLUMNS
+    from .evaluation.sweep import sweep_csvs as find_sweep_csvs
 
-    folder = Path(results_dir)
-    found = []
-    for path in sorted(folder.glob("*.csv")) if folder.is_dir() else []:
-        try:
-            columns = tuple(pd.read_csv(path, nrows=0).columns)
-        except (OSError, ValueError, pd.errors.EmptyDataError):
-            continue
-        if columns == COLUMNS:
-            found.append(path)
-    return found
+    return find_sweep_csvs(results_dir)
 
 
 def continuous_runs(results_dir: str | Path) -> list[Path]:

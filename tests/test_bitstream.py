@@ -235,7 +235,7 @@ def test_header_round_trip(small):
 
 def test_header_round_trip_custom_arch():
     arch = ArchConfig(
-        n_levels=3, arm_context=24, arm_hidden_layers=0, upsampling_taps=6,
+        n_levels=3, arm_context=24, arm_hidden_layers=0, upsampling_taps=4,
         synthesis=parse_synthesis("9-1-linear-none,3-5-linear-relu,3-3-residual-none"),
         latent_channels=3,
     )
@@ -343,3 +343,41 @@ def test_encode_integers_checks_shapes():
             image_size=(64, 96), vae_name="tiny", vae_scaling_factor=1.0, preset="paper",
             lmbda=1.0, estimated_bits=0.0,
         )
+
+
+def test_encode_integers_refuses_what_the_decoder_refuses():
+    model = random_model((8, 12))
+    values = network_integers(model, EXPONENTS)
+    grids = [np.zeros(shape, dtype=np.int64) for shape in [g.shape[-2:] for g in
+             model.quantized_grids("hard")]]
+    kwargs = dict(vae_name="tiny", vae_scaling_factor=1.0, preset="paper", lmbda=1.0,
+                  estimated_bits=0.0)
+    wide = [g.copy() for g in grids]
+    wide[0][0, 0] = tables.MAX_GRID_RANGE  # span MAX_GRID_RANGE + 1 values
+    with pytest.raises(ParameterError, match="spans"):
+        encode_integers(wide, values, EXPONENTS, model.arch, image_size=(64, 96), **kwargs)
+    with pytest.raises(ParameterError, match="image size"):
+        encode_integers(grids, values, EXPONENTS, model.arch, image_size=(0, 96), **kwargs)
+    huge = dict(values)
+    huge["synthesis.layers.0.conv.bias"] = values["synthesis.layers.0.conv.bias"].copy()
+    huge["synthesis.layers.0.conv.bias"][0] = np.iinfo(np.int64).min
+    with pytest.raises(ParameterError, match="beyond"):
+        encode_integers(grids, huge, EXPONENTS, model.arch, image_size=(64, 96), **kwargs)
+
+
+@pytest.mark.parametrize("changes, match", [
+    ({"synthesis": ()}, "at least one layer"),
+    ({"upsampling_taps": 6}, "upsampling_taps"),
+    ({"arm_hidden_layers": -1}, "arm_hidden_layers"),
+    ({"synthesis": parse_synthesis("8-1-linear-relu,4-3-residual-none")}, "residual"),
+    ({"n_levels": 3, "synthesis": parse_synthesis("4-3-residual-none")}, "residual"),
+])
+def test_arch_config_validation(changes, match):
+    with pytest.raises(ParameterError, match=match):
+        ArchConfig(**changes)
+
+
+def test_weight_limit_is_shared():
+    from clric_utils.codec.weight_quant import MAX_ABS_INTEGER
+
+    assert MAX_ABS_INTEGER == tables.MAX_WEIGHT_MAGNITUDE == 2**20

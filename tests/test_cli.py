@@ -130,6 +130,18 @@ def test_encode_bad_input_exit_2(capsys, tmp_path):
     assert "no such file" in line
 
 
+def test_bad_device_exit_2(capsys, tmp_path, clric_file):
+    image = tmp_path / "img.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16, 3), dtype=np.uint8)).save(image)
+    out = str(tmp_path / "x")
+    for args in (("encode", str(image), "-o", out + ".clric", "--device", "warp9"),
+                 ("decode", str(clric_file), "-o", out + ".png", "--device", "warp9")):
+        line = _one_line_error_in_process(*run_main(capsys, *args)[::2])
+        assert "warp9" in line, (args, line)
+
+
 @pytest.mark.skipif(not (KODAK / "kodim23.png").is_file(), reason="Kodak images not found")
 def test_encode_decode_end_to_end(tmp_path):
     """encode → decode in separate processes: same ŷ bit for bit, image written, info right."""

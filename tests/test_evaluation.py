@@ -307,3 +307,41 @@ def test_clric_plot_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert (tmp_path / "fig" / "set_rd.png").stat().st_size > 1000
     # WebP needs 80 % of JPEG's bits at every quality: BD-rate −20 %.
     assert "-20.00" in capsys.readouterr().out
+
+
+def test_plot_skips_and_refuses_non_sweep_csvs(swept: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "good.csv").write_bytes(swept.read_bytes())
+    (folder / "other.csv").write_text("a,b\n1,2\n")
+    (folder / "empty.csv").write_text("")
+    assert plot_command.find_csvs([folder]) == [folder / "good.csv"]
+    with pytest.raises(ClricError, match="not a clric eval CSV"):
+        plot_command.find_csvs([folder / "other.csv"])
+
+
+def test_collect_images_kodak_names_repeats_and_clashes(
+    crops: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    for number in range(1, 25):
+        (kodak / f"kodim{number:02d}.png").write_bytes(crops[0].read_bytes())
+    monkeypatch.setenv(KODAK_ENV, str(kodak))
+    monkeypatch.chdir(tmp_path)
+    found = eval_command.collect_images([Path("kodim01.png"), Path("kodim01.png")])
+    assert found == [kodak / "kodim01.png"]
+    assert eval_command.collect_images([crops[0], crops[0]]) == [crops[0]]
+    twin = tmp_path / "twin" / crops[0].name
+    twin.parent.mkdir()
+    twin.write_bytes(crops[0].read_bytes())
+    with pytest.raises(ParameterError, match="share the file name"):
+        eval_command.collect_images([crops[0], twin])
+
+
+def test_bad_device_and_clric_options_fail_early(crops: list[Path], tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="device"):
+        run_sweep(crops, ["jpeg"], "house", tmp_path / "x.csv", device="nonsense")
+    assert not (tmp_path / "x.csv").exists()
+    with pytest.raises(ParameterError, match="preset"):
+        make_codec("clric", vae=object(), preset="nope")

@@ -74,3 +74,24 @@ print(psnr(x, vae.decode(y, 256, 256)))
     )
     assert result.returncode == 0, result.stderr
     assert float(result.stdout.strip().splitlines()[-1]) > 21.0
+
+
+def test_load_photos_drops_small_levels_and_rejects_empty(tmp_path: Path) -> None:
+    import numpy as np
+
+    from clric_utils.errors import DatasetMissingError
+    from clric_utils.images import save_png
+    from clric_utils.vae.train_house import load_photos
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DatasetMissingError):
+        load_photos(empty)
+    rng = np.random.default_rng(0)
+    save_png(rng.integers(0, 256, (200, 300, 3), dtype=np.uint8), tmp_path / "a.png")
+    save_png(rng.integers(0, 256, (60, 60, 3), dtype=np.uint8), tmp_path / "tiny.png")
+    pyramids = load_photos(tmp_path, crop=128)
+    assert len(pyramids) == 1  # the 60×60 photo has no level of at least 128 pixels
+    assert [tuple(level.shape[1:]) for level in pyramids[0]] == [(200, 300), (140, 210)]
+    with pytest.raises(DatasetMissingError):
+        load_photos(tmp_path, crop=400)

@@ -195,3 +195,17 @@ def test_crop_center(small_image):
     assert np.array_equal(tensor_to_image(tensor_crop), crop)
     with pytest.raises(ValueError):
         crop_center(small_image, 80, 10)
+
+
+def test_image_files_lists_images_only(small_image, tmp_path):
+    from clric_utils.errors import DatasetMissingError
+    from clric_utils.images import image_files, save_png
+
+    save_png(small_image, tmp_path / "b.png")
+    save_png(small_image, tmp_path / "a.PNG")
+    (tmp_path / "notes.txt").write_text("x")
+    assert [p.name for p in image_files(tmp_path)] == ["a.PNG", "b.png"]
+    with pytest.raises(DatasetMissingError):
+        image_files(tmp_path / "absent")
+    with pytest.raises(ImageReadError):
+        image_files(tmp_path / "b.png")

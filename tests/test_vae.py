@@ -173,3 +173,11 @@ def test_house_vae(house_vae: FrozenVae, kodim01_path):
     y = house_vae.decode(latent, 512, 768)
     psnr = 10 * math.log10(4.0 / F.mse_loss(y, x).item())
     assert psnr > 20.0, f"house VAE reconstruction of kodim01 at {psnr:.2f} dB"
+
+
+def test_load_vae_rejects_bad_device() -> None:
+    from clric_utils.errors import ParameterError
+    from clric_utils.vae import load_vae
+
+    with pytest.raises(ParameterError, match="device"):
+        load_vae("tiny", device="nonsense")

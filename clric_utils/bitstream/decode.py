@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..codec.model import OverfittedLatentModel
+from ..codec.weight_quant import is_bias
 from ..errors import ClricFormatError
 from .fixed_point import (
     IntegerNetworks,
@@ -42,7 +43,7 @@ class DecodedFile:
             for network, module in model.networks().items():
                 weight_exp, bias_exp = header.exponents[network]
                 for name, param in module.named_parameters():
-                    exp = bias_exp if name.endswith("bias") else weight_exp
+                    exp = bias_exp if is_bias(name) else weight_exp
                     ints = self.values[f"{network}.{name}"]
                     param.copy_(torch.from_numpy(ints.astype(np.float64) * 2.0**-exp))
             model.grids.set_values([torch.from_numpy(g.astype(np.float32)) for g in self.grids])

@@ -24,7 +24,15 @@ from .fixed_point import (
     parameter_layout,
 )
 from .grids_coding import encode_grids
-from .header import MAX_GRID_VALUE, Header, finish_file, pack_header
+from .header import (
+    MAX_GRID_VALUE,
+    MAX_PIXELS,
+    MAX_SIDE,
+    Header,
+    finish_file,
+    pack_header,
+    to_f32,
+)
 from .tables import MAX_GRID_RANGE, MAX_WEIGHT_MAGNITUDE
 from .weights_coding import encode_weights
 
@@ -40,11 +48,6 @@ class EncodedFile:
     networks: IntegerNetworks
     weights_bits: int  # payload sizes, in bits
     grids_bits: int
-
-
-def _f32(value: float) -> float:
-    """``value`` as the float32 the header stores."""
-    return struct.unpack("<f", struct.pack("<f", value))[0]
 
 
 def integer_grids(model: torch.nn.Module) -> list[np.ndarray]:
@@ -64,6 +67,16 @@ def integer_grids(model: torch.nn.Module) -> list[np.ndarray]:
     return grids
 
 
+def check_image_size(height: int, width: int) -> None:
+    """Raise ParameterError unless a file (and its decoder) can hold an H × W image."""
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        raise ParameterError(f"image size {width}×{height} not supported: "
+                             f"sides must be 1..{MAX_SIDE} pixels")
+    if height * width > MAX_PIXELS:
+        raise ParameterError(f"image of {width}×{height} pixels is too large: "
+                             f"at most {MAX_PIXELS} pixels")
+
+
 def encode_integers(
     grids: list[np.ndarray],
     values: dict[str, np.ndarray],
@@ -78,7 +91,8 @@ def encode_integers(
     estimated_bits: float,
 ) -> EncodedFile:
     """Write a file from integer grids (finest first) and integer network parameters."""
-    height, width = image_size
+    height, width = (int(side) for side in image_size)
+    check_image_size(height, width)
     shapes = latent_grid_shapes(height, width, arch.n_levels)
     if [g.shape for g in grids] != shapes:
         raise ParameterError(f"grid shapes {[g.shape for g in grids]} do not match {shapes}")
@@ -93,13 +107,19 @@ def encode_integers(
         if tuple(array.shape) != spec.shape:
             raise ParameterError(f"{spec.network}.{spec.name} has shape {array.shape}, "
                                  f"expected {spec.shape}")
-        if array.size and int(np.abs(array).max()) > MAX_WEIGHT_MAGNITUDE:
+        # max/min, not np.abs: np.abs of the most negative int64 is negative.
+        if array.size and (int(array.max()) > MAX_WEIGHT_MAGNITUDE
+                           or int(array.min()) < -MAX_WEIGHT_MAGNITUDE):
             raise ParameterError(f"{spec.network}.{spec.name}: quantized values beyond "
                                  f"±{MAX_WEIGHT_MAGNITUDE}; use a coarser exponent")
     networks = networks_from_values(arch, len(shapes), values, exponents)
     ranges = [(int(g.min()), int(g.max())) for g in grids]
     if any(abs(lo) > MAX_GRID_VALUE or abs(hi) > MAX_GRID_VALUE for lo, hi in ranges):
         raise ParameterError(f"grid values beyond ±{MAX_GRID_VALUE}")
+    for level, (lo, hi) in enumerate(ranges):
+        if hi - lo >= MAX_GRID_RANGE:
+            raise ParameterError(f"grid {level} spans {hi - lo + 1} values [{lo}, {hi}]; "
+                                 f"a file holds at most {MAX_GRID_RANGE} per grid")
     try:
         y_hat = integer_decoder_y_hat(grids, networks, arch)
         grids_payload = encode_grids(grids, ranges, networks.arm)
@@ -111,11 +131,11 @@ def encode_integers(
         image_height=height,
         image_width=width,
         vae_name=vae_name,
-        vae_scaling_factor=_f32(vae_scaling_factor),
+        vae_scaling_factor=to_f32(vae_scaling_factor),
         preset=preset,
         arch=arch,
-        lmbda=_f32(lmbda),
-        estimated_bits=_f32(estimated_bits),
+        lmbda=to_f32(lmbda),
+        estimated_bits=to_f32(estimated_bits),
         exponents=exponents,
         weight_groups=groups,
         grid_ranges=ranges,

@@ -25,6 +25,8 @@ import torch
 from ..codec.arch import ArchConfig
 from ..codec.arm import causal_offsets, context_radius
 from ..codec.grids import grid_shapes
+from ..codec.weight_quant import is_bias
+from ..errors import ParameterError
 
 #: Fractional bits of every activation (ARM and synthesis): 2^-16 ≈ 1.5e-5 per rounding.
 FRAC_BITS = 16
@@ -164,9 +166,10 @@ def network_integers(
     for network, module in model.networks().items():
         weight_exp, bias_exp = exponents[network]
         for name, param in module.named_parameters():
-            is_bias = name.endswith("bias")
-            exp = bias_exp if is_bias else weight_exp
+            exp = bias_exp if is_bias(name) else weight_exp
             scaled = param.detach().to("cpu", torch.float64).numpy() * 2.0**exp
+            if not np.isfinite(scaled).all():
+                raise ParameterError(f"{network}.{name} has non-finite values")
             ints = np.rint(scaled)
             error = float(np.abs(scaled - ints).max()) if ints.size else 0.0
             if error > tolerance:
@@ -193,8 +196,8 @@ def shift_round(x: np.ndarray, shift: int) -> np.ndarray:
 
 
 def _max_abs(x: np.ndarray) -> int:
-    """max |x| as a Python int (0 for empty arrays)."""
-    return int(np.abs(x).max()) if x.size else 0
+    """max |x| as a Python int (0 for empty arrays); exact even for the most negative int64."""
+    return max(int(x.max()), -int(x.min())) if x.size else 0
 
 
 def _check_bound(value: int, what: str) -> None:
@@ -258,6 +261,7 @@ def integer_arm_raw(contexts: np.ndarray, arm: IntegerArm) -> tuple[np.ndarray, 
     h = contexts.T << FRAC_BITS  # C × N
     for layer in arm.hidden:
         y = linear_fixed(layer, h)
+        _check_bound(_max_abs(y) + _max_abs(h), "ARM residual")
         h = h + np.maximum(y, 0)
     out = linear_fixed(arm.out, h)
     return out[0], out[1]
@@ -265,7 +269,7 @@ def integer_arm_raw(contexts: np.ndarray, arm: IntegerArm) -> tuple[np.ndarray, 
 
 def integer_arm(contexts: np.ndarray, arm: IntegerArm) -> tuple[np.ndarray, np.ndarray]:
     """(μ index in 1/MU_STEPS units, scale-table index) of each context row (N × C)."""
-    from .tables import mu_index, scale_index  # local: tables imports nothing from here
+    from .tables import mu_index, scale_index  # local: tables imports FRAC_BITS from here
 
     mu, log_scale = integer_arm_raw(contexts, arm)
     return mu_index(mu), scale_index(log_scale)

@@ -38,7 +38,6 @@ MAX_ARM_HIDDEN = 16
 MAX_SYNTHESIS_LAYERS = 16
 MAX_CHANNELS = 256
 MAX_KERNEL = 9
-MAX_TAPS = 16
 MAX_LATENT_CHANNELS = 16
 MAX_PARAMETERS = 1_000_000
 MAX_GRID_VALUE = 1 << 20
@@ -160,7 +159,7 @@ class _Reader:
         return value
 
 
-def _f32(value: float) -> float:
+def to_f32(value: float) -> float:
     """``value`` rounded to float32, as the header stores it."""
     return struct.unpack("<f", struct.pack("<f", value))[0]
 
@@ -246,7 +245,7 @@ def _parse_arch(reader: _Reader) -> ArchConfig:
         raise ClricFormatError(f"corrupted .clric header: {n_levels} grid levels (1..{MAX_LEVELS})")
     if hidden > MAX_ARM_HIDDEN:
         raise ClricFormatError(f"corrupted .clric header: {hidden} ARM hidden layers")
-    if taps < 2 or taps > MAX_TAPS or taps % 2:
+    if taps != 4:  # the only upsampler the format (and ArchConfig) defines
         raise ClricFormatError(f"corrupted .clric header: {taps} upsampling taps")
     if not 1 <= latent_channels <= MAX_LATENT_CHANNELS:
         raise ClricFormatError(f"corrupted .clric header: {latent_channels} latent channels")

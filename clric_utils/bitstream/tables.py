@@ -19,6 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..codec.laplace import LOG_SCALE_MAX, LOG_SCALE_MIN, PROBABILITY_FLOOR
+from ..codec.weight_quant import MAX_ABS_INTEGER
 from .fixed_point import FRAC_BITS
 
 #: μ is coded on a grid of 1/MU_STEPS (MU_STEPS = 2^MU_BITS).
@@ -39,8 +40,9 @@ GRID_FLOOR = 1 << (PMF_BITS - 16)
 WEIGHT_FLOOR = 1 << (PMF_BITS - 24)
 #: Widest symbol range of one grid (max − min + 1): bounds tables and decoder work.
 MAX_GRID_RANGE = 2048
-#: Largest |n| of a coded network parameter (bounds the weights' categorical model).
-MAX_WEIGHT_MAGNITUDE = 1 << 20
+#: Largest |n| of a coded network parameter (bounds the weights' categorical model); the same
+#: constant the encoder's exponent search respects (codec.weight_quant.MAX_ABS_INTEGER = 2^20).
+MAX_WEIGHT_MAGNITUDE = MAX_ABS_INTEGER
 
 assert GRID_FLOOR == PROBABILITY_FLOOR * 2**PMF_BITS
 assert LOG_SCALE_MIN_Q == round(LOG_SCALE_MIN * 2**FRAC_BITS)

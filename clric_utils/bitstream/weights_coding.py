@@ -8,22 +8,20 @@ model whose cost ``weight_quant.weight_code_bits`` estimates.
 
 from __future__ import annotations
 
-import struct
-
 import constriction
 import numpy as np
 import torch
 
 from ..codec.weight_quant import laplace_scale_for
 from .fixed_point import ParamSpec, coding_groups
-from .header import WeightGroup
+from .header import WeightGroup, to_f32
 from .tables import weight_pmf
 
 
 def laplace_scale(ints: np.ndarray) -> float:
     """The group's Laplace scale: weight_quant.laplace_scale_for, as float32."""
     scale = laplace_scale_for(torch.from_numpy(np.asarray(ints, dtype=np.int64)))
-    return struct.unpack("<f", struct.pack("<f", scale))[0]  # exactly what the header holds
+    return to_f32(scale)  # exactly what the header holds
 
 
 def _group_values(values: dict[str, np.ndarray], layout: list[ParamSpec], network: str, kind: str):

@@ -63,6 +63,22 @@ class ArchConfig:
             raise ParameterError(f"arm_context must be 8, 16, 24 or 32, got {self.arm_context}")
         if not 1 <= self.n_levels <= 12:
             raise ParameterError(f"n_levels must be in 1..12, got {self.n_levels}")
+        if self.arm_hidden_layers < 0:
+            raise ParameterError(f"arm_hidden_layers must be ≥ 0, got {self.arm_hidden_layers}")
+        if self.upsampling_taps != 4:
+            raise ParameterError(f"upsampling_taps must be 4, got {self.upsampling_taps}")
+        if not self.synthesis:
+            raise ParameterError("the synthesis needs at least one layer")
+        for previous, layer in zip(self.synthesis, self.synthesis[1:], strict=False):
+            if layer.kind == "residual" and layer.out_channels != previous.out_channels:
+                raise ParameterError(f"residual synthesis layer {layer} must keep the "
+                                     f"{previous.out_channels} channels of the layer before it")
+        first = self.synthesis[0]
+        if first.kind == "residual" and first.out_channels > self.n_levels:
+            # Its input is the stack of grids: n_levels channels, fewer if clipped at runtime.
+            raise ParameterError(f"a first residual synthesis layer ({first}) needs "
+                                 f"{first.out_channels} input channels; there are at most "
+                                 f"{self.n_levels} grids")
         if self.synthesis[-1].out_channels != self.latent_channels:
             raise ParameterError("the last synthesis layer must output latent_channels "
                                  f"({self.latent_channels}) channels")

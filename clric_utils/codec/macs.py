@@ -19,11 +19,15 @@ from __future__ import annotations
 import inspect
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 
 from .arch import ArchConfig, get_preset
 from .grids import grid_shapes
+
+if TYPE_CHECKING:
+    from ..vae.latents import FrozenVae
 
 #: The paper's Table 1 (supplement): image size (H, W) → MAC per image pixel of f_ψ.
 PAPER_TABLE_1: dict[tuple[int, int], float] = {(512, 768): 25.9, (1363, 2048): 25.48}
@@ -134,7 +138,7 @@ def _count_conv_linear_macs(model: torch.nn.Module, latent: torch.Tensor) -> int
 
 
 @torch.no_grad()
-def vae_decoder_macs_per_pixel(vae, height: int, width: int) -> float:
+def vae_decoder_macs_per_pixel(vae: FrozenVae, height: int, width: int) -> float:
     """Conv2d/Linear MACs of a diffusers VAE's decoding of an ``height × width`` image, per pixel.
 
     ``vae`` is a diffusers ``AutoencoderKL`` / ``AutoencoderTiny`` or a ``FrozenVae``. The

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,9 @@ from .arch import ArchConfig, get_preset
 from .model import OverfittedLatentModel
 from .schedule import HYPERPARAMETERS, Effort, Hyperparameters, get_effort
 from .weight_quant import quantize_network_weights, total_weight_bits
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 @dataclass
@@ -74,7 +78,7 @@ def validate_lambda(lmbda: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ParameterError(
             f"λ (lmbda) must be finite and > 0, got {lmbda!r}; larger λ = fewer bits "
-            "(typical values 1e-4 … 1e-1, see clric_utils.codec.schedule.LAMBDA_GRID)"
+            "(typical 0.01 … 30, see clric_utils.codec.schedule.LAMBDA_GRID)"
         )
     return value
 
@@ -128,7 +132,17 @@ class _Best:
 class _Trainer:
     """Shared pieces of the training phases for one (model, latent, λ)."""
 
-    def __init__(self, model, latent, lmbda, n_pixels, generator, hp, bar, history) -> None:
+    def __init__(
+        self,
+        model: OverfittedLatentModel,
+        latent: torch.Tensor,
+        lmbda: float,
+        n_pixels: int,
+        generator: torch.Generator,
+        hp: Hyperparameters,
+        bar: tqdm,
+        history: list[dict],
+    ) -> None:
         self.model, self.latent, self.lmbda, self.n_pixels = model, latent, lmbda, n_pixels
         self.generator, self.hp, self.bar, self.history = generator, hp, bar, history
         self.weight_bits = 0.0  # constant term once the networks are quantized

@@ -26,8 +26,9 @@ EXPONENTS: tuple[int, ...] = tuple(range(0, 17))
 SCALE_FLOOR = 0.1
 #: Probability floor of one coded integer (at most 24 bits each).
 WEIGHT_PROBABILITY_FLOOR = 2.0**-24
-#: Largest |integer| we write: parameters are float32, whose integers are exact up to 2^24.
-MAX_ABS_INTEGER = 2**23
+#: Largest |integer| of a coded parameter; the bitstream's limit (tables.MAX_WEIGHT_MAGNITUDE is
+#: this constant). Below 2^24, so n·2^-e is exact in float32.
+MAX_ABS_INTEGER = 2**20
 NETWORK_NAMES: tuple[str, ...] = ("arm", "upsampling", "synthesis")
 
 
@@ -61,7 +62,7 @@ def weight_code_bits(ints: torch.Tensor, scale: float | None = None) -> float:
 
 
 def quantize_tensor(values: torch.Tensor, exponent: int) -> torch.Tensor:
-    """The integers round(v·2^e) (int64), clamped to ±2^23 so that n·2^-e is exact in float32."""
+    """The integers round(v·2^e) (int64), clamped to ±MAX_ABS_INTEGER (the bitstream's limit)."""
     scaled = torch.round(values.detach().to(torch.float64) * 2.0**exponent)
     return scaled.clamp(-MAX_ABS_INTEGER, MAX_ABS_INTEGER).to(torch.int64)
 
@@ -100,6 +101,14 @@ def total_weight_bits(
     """Bits of all three networks at the given exponents."""
     integers = quantized_integers(model, weight_exponents)
     return sum(network_weight_bits(integers[name]) for name in NETWORK_NAMES)
+
+
+def _exceeds_limit(values: torch.Tensor, exponent: int) -> bool:
+    """Whether some round(v·2^e) lies beyond ±MAX_ABS_INTEGER (or is not finite)."""
+    if values.numel() == 0:
+        return False
+    scaled = torch.round(values.detach().to(torch.float64) * 2.0**exponent)
+    return not bool(torch.isfinite(scaled).all()) or float(scaled.abs().max()) > MAX_ABS_INTEGER
 
 
 @torch.no_grad()
@@ -163,6 +172,8 @@ def quantize_network_weights(
                 continue
             best_loss, best_exponent, best_values = math.inf, exponents[0], current
             for e in exponents:
+                if any(_exceeds_limit(original[name], e) for name in names):
+                    continue  # the file could not hold these integers: never clamp silently
                 ints = {name: quantize_tensor(original[name], e) for name in names}
                 candidate = dict(current)
                 candidate.update({name: ints[name].to(torch.float64) * 2.0**-e for name in names})

@@ -23,13 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Decode ŷ, run the VAE decoder, write the PNG."""
-    from ..codec_api import _as_bytes, decompress_latent, file_vae
+    from ..codec_api import decompress_latent, file_vae
     from ..images import save_png
 
-    decoded = decompress_latent(_as_bytes(args.input))
+    decoded = decompress_latent(args.input)
     header = decoded.header
     if args.dump_latent:
-        np.save(args.dump_latent, decoded.y_hat.numpy())
+        try:
+            np.save(args.dump_latent, decoded.y_hat.numpy())
+        except OSError as error:
+            raise ClricError(f"{args.dump_latent}: cannot write ({error.strerror or error})"
+                             ) from None
     vae = file_vae(header, args.vae, args.device)
     image = vae.decode(decoded.y_hat.to(args.device), header.image_height, header.image_width)
     output = Path(args.output)

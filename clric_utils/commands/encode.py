@@ -9,8 +9,8 @@ import numpy as np
 
 from ..errors import ClricError
 
-#: λ used when neither --lmbda nor --target-bpp is given (a mid-rate point of LAMBDA_GRID).
-DEFAULT_LAMBDA = 1e-3
+#: λ used when neither --lmbda nor --target-bpp is given: the middle of LAMBDA_GRID (30 … 0.01).
+DEFAULT_LAMBDA = 1.0
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..codec.arch import PRESETS
+from ..codec.schedule import EFFORTS
 from ..errors import ImageReadError, ParameterError
 from ..evaluation.codecs import CODECS
+from ..images import image_files
 from ..metrics.quality import METRIC_NAMES
-
-#: File endings taken from an --images folder.
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,7 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(JPEG/WebP/AVIF quality, latent-quant step, CLRIC λ); default: each codec's grid",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("results/eval.csv"), help="CSV to write or resume"
+        "--out",
+        type=Path,
+        default=Path("results/eval.csv"),
+        help="CSV to write or resume; rows are resumed by (image, codec, vae, parameter) only, "
+        "so a different --preset/--effort/--seed needs a new CSV",
     )
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument(
@@ -70,14 +74,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="M",
         help="metrics to compute; the others are written as NaN (default: all)",
     )
-    parser.add_argument("--preset", help="CLRIC decoder preset (codec clric only)")
-    parser.add_argument("--effort", help="CLRIC encoding effort (codec clric only)")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), help="CLRIC decoder preset (codec clric only)"
+    )
+    parser.add_argument(
+        "--effort", choices=list(EFFORTS), help="CLRIC encoding effort (codec clric only)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="CLRIC seed (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _image_file(source: Path) -> Path:
+    """``source`` itself, or a bare Kodak name (``kodim01.png``) found in ``kodak_dir()``."""
+    if source.is_file():
+        return source
+    if not source.exists() and source.parent == Path("."):
+        from ..data import KODAK_NAMES, kodak_dir
+
+        if source.name in KODAK_NAMES:
+            return kodak_dir() / source.name  # DatasetMissingError says how to get Kodak
+    raise ImageReadError(f"{source}: no such file or folder")
+
+
 def collect_images(sources: list[Path] | None, max_images: int | None = None) -> list[Path]:
-    """Image files named directly or found (sorted) in folders; Kodak when none given."""
+    """Image files named directly or found (sorted) in folders; Kodak when none given.
+
+    A bare Kodak name (``kodim01.png``) absent from the current folder is taken from
+    ``clric_utils.data.kodak_dir()``. Repeated paths are dropped; two different files with the
+    same name are refused, because the CSV rows are keyed by file name.
+    """
     if not sources:
         from ..data import kodak_images
 
@@ -86,14 +111,22 @@ def collect_images(sources: list[Path] | None, max_images: int | None = None) ->
         paths = []
         for source in sources:
             if source.is_dir():
-                found = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+                found = image_files(source)
                 if not found:
                     raise ImageReadError(f"{source}: folder holds no image files")
                 paths.extend(found)
-            elif source.is_file():
-                paths.append(source)
             else:
-                raise ImageReadError(f"{source}: no such file or folder")
+                paths.append(_image_file(source))
+    paths = list(dict.fromkeys(paths))
+    by_name: dict[str, Path] = {}
+    for path in paths:
+        other = by_name.setdefault(path.name, path)
+        if other != path and other.resolve() != path.resolve():
+            raise ParameterError(
+                f"{other} and {path} share the file name {path.name!r}; results are keyed by "
+                "file name, so evaluate them into separate CSVs"
+            )
+    paths = [by_name[name] for name in dict.fromkeys(p.name for p in paths)]
     if max_images is not None:
         if max_images < 1:
             raise ParameterError(f"--max-images must be ≥ 1, got {max_images}")

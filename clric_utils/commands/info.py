@@ -6,6 +6,7 @@ import argparse
 import json
 
 from ..bitstream.header import Header
+from ..codec.macs import decoder_macs
 
 
 def describe(header: Header) -> dict:
@@ -39,13 +40,8 @@ def describe(header: Header) -> dict:
         },
         "weight_exponents": {k: list(v) for k, v in header.exponents.items()},
     }
-    try:
-        from ..codec.macs import decoder_macs
-
-        info["mac_per_pixel"] = decoder_macs(arch, header.image_height, header.image_width
-                                             ).per_pixel()["total"]
-    except ImportError:
-        info["mac_per_pixel"] = None
+    info["mac_per_pixel"] = decoder_macs(arch, header.image_height, header.image_width
+                                         ).per_pixel()["total"]
     return info
 
 
@@ -57,9 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the description."""
-    from ..codec_api import _as_bytes, read_header
+    from ..codec_api import read_header
 
-    info = describe(read_header(_as_bytes(args.input)))
+    info = describe(read_header(args.input))
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -77,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
         f"encoder     preset {info['preset']}, λ={info['lmbda']:.6g}",
         f"decoder     {arch['n_levels']} levels ({info['n_grids']} grids), ARM "
         f"{arch['arm_context']} ctx × {arch['arm_hidden_layers']} layers, "
-        f"synthesis {arch['synthesis']}"
-        + (f", {mac:.1f} MAC/pixel" if mac is not None else ""),
+        f"synthesis {arch['synthesis']}, {mac:.1f} MAC/pixel",
     ]
     print("\n".join(lines))
     return 0

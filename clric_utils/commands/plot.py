@@ -41,17 +41,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def find_csvs(sources: list[Path]) -> list[Path]:
-    """CSV files named directly or found (sorted) in folders."""
+    """Sweep CSVs named directly or found (sorted) in folders; other CSVs in folders are skipped."""
+    from ..evaluation.sweep import is_sweep_csv, sweep_csvs
+
     paths: list[Path] = []
     for source in sources:
         if source.is_dir():
-            paths.extend(sorted(source.glob("*.csv")))
+            paths.extend(sweep_csvs(source))
         elif source.is_file():
+            if not is_sweep_csv(source):
+                raise ClricError(f"{source} is not a clric eval CSV (its columns differ)")
             paths.append(source)
         else:
             raise ClricError(f"{source}: no such file or folder")
     if not paths:
-        raise ClricError(f"no CSV files in {', '.join(map(str, sources))}; run `clric eval` first")
+        raise ClricError(
+            f"no clric eval CSV files in {', '.join(map(str, sources))}; run `clric eval` first"
+        )
     return paths
 
 
@@ -63,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     csvs = find_csvs(args.results)
     for path in csvs:
         out = args.out / f"{path.stem}_rd.png"
-        plot_rd(path, args.metrics, out, title=path.stem)
-        print(f"wrote {out}")
         frame = load_results([path]).drop_duplicates(["image", "codec", "vae", "parameter"])
+        plot_rd(frame, args.metrics, out, title=path.stem)
+        print(f"wrote {out}")
         if args.anchor in set(frame["codec"]):
             table = bd_rate_table(frame, args.anchor, args.metrics)
             print(f"{path.name}: BD-rate (%) against {args.anchor} "

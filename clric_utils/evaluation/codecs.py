@@ -249,8 +249,13 @@ class ClricCodec:
         seed: int | None = 0,
     ) -> None:
         from .. import codec_api
-        from ..codec.schedule import LAMBDA_GRID
+        from ..codec.arch import get_preset
+        from ..codec.schedule import LAMBDA_GRID, get_effort
 
+        if preset is not None:
+            get_preset(preset)  # an unknown name fails here, not after the first image
+        if effort is not None:
+            get_effort(effort)
         self.api = codec_api
         self.parameters: tuple[float, ...] = tuple(LAMBDA_GRID)
         self.vae = _require_vae(vae, self.name)

@@ -21,6 +21,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from ..devices import check_device
 from ..errors import ClricError, ImageReadError, ParameterError
 from ..metrics.quality import METRIC_NAMES, all_metrics
 from .codecs import VAE_CODECS, Codec, make_codec
@@ -56,6 +57,23 @@ def read_done_keys(out_csv: Path) -> set[Key]:
                 "write to a new file"
             )
         return {(row["image"], row["codec"], row["vae"], float(row["parameter"])) for row in reader}
+
+
+def is_sweep_csv(path: Path | str) -> bool:
+    """Whether ``path`` is a readable CSV whose header is exactly ``COLUMNS``."""
+    try:
+        columns = tuple(pd.read_csv(path, nrows=0).columns)
+    except (OSError, ValueError, pd.errors.EmptyDataError):
+        return False
+    return columns == COLUMNS
+
+
+def sweep_csvs(folder: Path | str) -> list[Path]:
+    """The evaluation CSVs (sweep columns) directly inside ``folder``, sorted (none if absent)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [path for path in sorted(folder.glob("*.csv")) if is_sweep_csv(path)]
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -193,7 +211,12 @@ def run_sweep(
     ``parameters`` overrides the default grids: a list for all codecs, or a mapping from codec
     name (``"*"``: every codec not named) to a list.
     Metrics not in ``metrics`` are written as NaN (LPIPS-vgg and DISTS are slow on a CPU).
+
+    Rows are resumed by (image, codec, vae, parameter) only: codec options (CLRIC preset,
+    effort, seed) and metrics are not part of the key, so a run with different options needs a
+    new ``out_csv``, or its rows would be taken as already done.
     """
+    device = str(check_device(device))
     paths = [Path(p) for p in images]
     for path in paths:
         if not path.is_file():

@@ -7,7 +7,6 @@ import io
 from functools import cache
 
 import lpips
-import torch
 
 from .backbones import load_features_into
 
@@ -23,8 +22,3 @@ def load_lpips(net: str = "alex", device: str = "cpu") -> lpips.LPIPS:
     model.eval().requires_grad_(False)
     return model.to(device)
 
-
-def lpips_distance(a: torch.Tensor, b: torch.Tensor, net: str = "alex") -> torch.Tensor:
-    """LPIPS between image batches ``a`` and ``b`` in [-1, 1], one value per image."""
-    model = load_lpips(net, str(a.device))
-    return model(a, b).flatten()

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 
+from ..devices import check_device
 from ..errors import MissingWeightsError, ParameterError
 from ..paths import MODELS_ENV, env_path
 from .latents import FrozenVae
@@ -242,6 +243,7 @@ def _load_cached(name: str, device: str) -> FrozenVae:
 
 def load_vae(name_or_path: str | Path = "house", device: str | torch.device = "cpu") -> FrozenVae:
     """Load a frozen VAE by short name, local folder or Hugging Face id (cached per device)."""
+    device = check_device(device)  # a clean ParameterError for an unknown or absent device
     name = str(name_or_path).strip()
     if name not in VAES and Path(name).expanduser().is_dir():
         name = str(Path(name).expanduser().resolve())

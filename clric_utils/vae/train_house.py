@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..errors import DatasetMissingError
+from ..images import image_files, read_image
 from ..paths import PHOTOS_ENV, env_path
 
 #: The architecture of the shipped model: uniform 32-channel TAESD-style blocks.
@@ -59,23 +61,33 @@ class TrainConfig:
     precision: str = "bf16"  # mixed precision (fp32 weights): ~2× faster on CPUs with bf16
 
 
-def load_photos(folder: Path, max_photos: int = 0) -> list[list[torch.Tensor]]:
-    """Load every PNG/JPEG in ``folder`` as a pyramid of uint8 CHW tensors (one per scale)."""
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})
+def load_photos(folder: Path, max_photos: int = 0, crop: int = 0) -> list[list[torch.Tensor]]:
+    """Load every image in ``folder`` as a pyramid of uint8 CHW tensors (one per scale).
+
+    Images are read with ``images.read_image`` (EXIF orientation, transparency, 16 bits).
+    Pyramid levels smaller than ``crop`` on a side are left out (a photo with none is
+    skipped), so that ``sample_batch`` can always cut a ``crop``×``crop`` patch.
+    """
+    files = image_files(folder)
     if max_photos:
         files = files[:max_photos]
     if not files:
-        raise FileNotFoundError(f"no photos in {folder}; set {PHOTOS_ENV} or --photos-dir")
+        raise DatasetMissingError(f"no photos in {folder}; set {PHOTOS_ENV} or --photos-dir")
     pyramids = []
     for path in tqdm(files, desc="loading photos", leave=False):
-        image = Image.open(path).convert("RGB")
+        image = Image.fromarray(read_image(path))
         levels = []
         for scale in PYRAMID_SCALES:
             size = (round(image.width * scale), round(image.height * scale))
+            if min(size) < crop:
+                continue
             # Lanczos keeps downscaled photos sharp, as a camera at that resolution would be.
             scaled = image if scale == 1.0 else image.resize(size, Image.Resampling.LANCZOS)
             levels.append(torch.from_numpy(np.array(scaled)).permute(2, 0, 1).contiguous())
-        pyramids.append(levels)
+        if levels:
+            pyramids.append(levels)
+    if not pyramids:
+        raise DatasetMissingError(f"no photo in {folder} has both sides of at least {crop} pixels")
     return pyramids
 
 
@@ -132,7 +144,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         torch.set_rng_state(state["torch_rng"])
         step, seconds = state["step"], state["seconds"]
 
-    pyramids = load_photos(Path(config.photos_dir), config.max_photos)
+    pyramids = load_photos(Path(config.photos_dir), config.max_photos, config.crop)
     perceptual = load_lpips("alex", config.device) if config.lpips_weight > 0 else None
     history_path = out_dir / "history.jsonl"
 
