@@ -26,10 +26,9 @@ from .fixed_point import (
 from .grids_coding import encode_grids
 from .header import (
     MAX_GRID_VALUE,
-    MAX_PIXELS,
-    MAX_SIDE,
     Header,
     finish_file,
+    image_size_problem,
     pack_header,
     to_f32,
 )
@@ -69,12 +68,9 @@ def integer_grids(model: torch.nn.Module) -> list[np.ndarray]:
 
 def check_image_size(height: int, width: int) -> None:
     """Raise ParameterError unless a file (and its decoder) can hold an H × W image."""
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-        raise ParameterError(f"image size {width}×{height} not supported: "
-                             f"sides must be 1..{MAX_SIDE} pixels")
-    if height * width > MAX_PIXELS:
-        raise ParameterError(f"image of {width}×{height} pixels is too large: "
-                             f"at most {MAX_PIXELS} pixels")
+    problem = image_size_problem(height, width)
+    if problem:
+        raise ParameterError(f"cannot encode: {problem}")
 
 
 def encode_integers(

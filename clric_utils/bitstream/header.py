@@ -294,6 +294,15 @@ def check_magic_and_version(data: bytes) -> None:
         )
 
 
+def image_size_problem(height: int, width: int) -> str | None:
+    """Why a file cannot hold an H × W image (sides, total pixels), or None if it can."""
+    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
+        return f"image size {width}×{height}: sides must be 1..{MAX_SIDE} pixels"
+    if height * width > MAX_PIXELS:
+        return f"image of {width}×{height} pixels exceeds {MAX_PIXELS} pixels"
+    return None
+
+
 def parse_header(data: bytes, check_crc: bool = True) -> Header:
     """Parse and validate the header of a complete ``.clric`` file (payload sizes included)."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -306,12 +315,9 @@ def parse_header(data: bytes, check_crc: bool = True) -> Header:
     reader.take(len(MAGIC) + 1, "magic")
     height = reader.varint("image height", MAX_SIDE)
     width = reader.varint("image width", MAX_SIDE)
-    if not (1 <= height <= MAX_SIDE and 1 <= width <= MAX_SIDE):
-        raise ClricFormatError(f"corrupted .clric header: image size {width}×{height} "
-                               f"(sides must be 1..{MAX_SIDE})")
-    if height * width > MAX_PIXELS:
-        raise ClricFormatError(f"corrupted .clric header: image of {width}×{height} pixels "
-                               f"exceeds {MAX_PIXELS} pixels")
+    problem = image_size_problem(height, width)
+    if problem:
+        raise ClricFormatError(f"corrupted .clric header: {problem}")
     vae_name = reader.string("VAE name")
     scaling = reader.f32("VAE scaling factor", 2.0**-20, 2.0**20)
     preset = reader.string("preset name")
