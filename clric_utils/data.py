@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from .errors import DatasetMissingError
+from .errors import DatasetMissingError, ParameterError
 from .images import IMAGE_SUFFIXES, image_files
 from .paths import KODAK_ENV, PHOTOS_ENV, cache_dir, env_path
 
@@ -173,11 +173,15 @@ def kodak_images(download: bool = False) -> list[Path]:
     return [folder / name for name in KODAK_NAMES]
 
 
-def kodak_image(number: int, download: bool = False) -> Path:
-    """Path of Kodak image ``number`` (1 … 24)."""
-    if not 1 <= int(number) <= len(KODAK_NAMES):
-        raise ValueError(f"Kodak images are numbered 1 to {len(KODAK_NAMES)}, not {number}")
-    return kodak_dir(download=download) / f"kodim{int(number):02d}.png"
+def kodak_image(number: int | str, download: bool = False) -> Path:
+    """Path of one Kodak image, given as 13, "13", "kodim13" or "kodim13.png"."""
+    text = str(number).strip().lower().removesuffix(".png").removeprefix("kodim")
+    if not text.isdigit() or not 1 <= int(text) <= len(KODAK_NAMES):
+        raise ParameterError(
+            f"no Kodak image {number!r}: give a number from 1 to {len(KODAK_NAMES)} "
+            "or a name such as 'kodim13.png'"
+        )
+    return kodak_dir(download=download) / f"kodim{int(text):02d}.png"
 
 
 #: File name endings treated as photos in ``photos_dir()`` (``images.IMAGE_SUFFIXES``).

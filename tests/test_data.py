@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from clric_utils import data
-from clric_utils.errors import DatasetMissingError
+from clric_utils.errors import DatasetMissingError, ParameterError
 from clric_utils.images import read_image
 from clric_utils.paths import KODAK_ENV, PHOTOS_ENV
 
@@ -24,9 +24,11 @@ def test_kodak_dir_from_environment(kodak_dir: Path, monkeypatch):
     assert data.kodak_dir() == kodak_dir
     images = data.kodak_images()
     assert [p.name for p in images] == [f"kodim{i:02d}.png" for i in range(1, 25)]
-    assert data.kodak_image(13) == kodak_dir / "kodim13.png"
-    with pytest.raises(ValueError):
-        data.kodak_image(25)
+    for name in (13, "13", "kodim13", "kodim13.png", "KODIM13.PNG"):
+        assert data.kodak_image(name) == kodak_dir / "kodim13.png"
+    for bad in (25, 0, "kodim25.png", "lena.png", "1.5"):
+        with pytest.raises(ParameterError, match="from 1 to 24"):
+            data.kodak_image(bad)
 
 
 def test_kodak_files_match_the_sha_table(kodak_dir: Path, monkeypatch):

@@ -172,7 +172,7 @@ def test_house_vae(house_vae: FrozenVae, kodim01_path):
     assert 0.3 < latent.pow(2).mean().sqrt().item() < 3.0
     y = house_vae.decode(latent, 512, 768)
     psnr = 10 * math.log10(4.0 / F.mse_loss(y, x).item())
-    assert psnr > 20.0, f"house VAE reconstruction of kodim01 at {psnr:.2f} dB"
+    assert psnr > 22.5, f"house VAE reconstruction of kodim01 at {psnr:.2f} dB"  # 22.98 shipped
 
 
 def test_load_vae_rejects_bad_device() -> None:

@@ -45,12 +45,13 @@ class TrainConfig:
 
     photos_dir: str
     out_dir: str
-    steps: int = 10_000
+    steps: int = 15_000
     batch: int = 8
     crop: int = 128
     lr: float = 2e-3
     warmup: int = 200
     lpips_weight: float = 0.02
+    colour_permute: float = 0.5  # probability of shuffling a crop's RGB channels
     grad_clip: float = 1.0
     seed: int = 0
     max_photos: int = 0
@@ -92,9 +93,15 @@ def load_photos(folder: Path, max_photos: int = 0, crop: int = 0) -> list[list[t
 
 
 def sample_batch(
-    pyramids: list[list[torch.Tensor]], batch: int, crop: int, rng: random.Random
+    pyramids: list[list[torch.Tensor]], batch: int, crop: int, rng: random.Random,
+    colour_permute: float = 0.0,
 ) -> torch.Tensor:
-    """Random crops (random photo, scale and position, random horizontal flip) in [-1, 1]."""
+    """Random crops (random photo, scale and position, random horizontal flip) in [-1, 1].
+
+    With probability ``colour_permute`` a crop's RGB channels are shuffled: 35 photos hold
+    few saturated greens, and a decoder that has seen every hue keeps colours neutral on
+    scenes unlike its training set.
+    """
     crops = []
     for _ in range(batch):
         levels = pyramids[rng.randrange(len(pyramids))]
@@ -102,7 +109,11 @@ def sample_batch(
         _, height, width = image.shape
         top, left = rng.randrange(height - crop + 1), rng.randrange(width - crop + 1)
         patch = image[:, top : top + crop, left : left + crop]
-        crops.append(patch.flip(-1) if rng.random() < 0.5 else patch)
+        if rng.random() < 0.5:
+            patch = patch.flip(-1)
+        if colour_permute and rng.random() < colour_permute:
+            patch = patch[rng.sample(range(3), 3)]
+        crops.append(patch)
     return torch.stack(crops).float().div(127.5).sub(1.0)
 
 
@@ -167,7 +178,7 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
         started = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, config)
-        target = sample_batch(pyramids, config.batch, config.crop, rng).to(
+        target = sample_batch(pyramids, config.batch, config.crop, rng, config.colour_permute).to(
             config.device, memory_format=torch.channels_last
         )
         autocast = torch.autocast(
@@ -257,9 +268,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--export-dir", default=None, help="write the diffusers folder here")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--export-only", action="store_true", help="skip training, export only")
-    for field in ("steps", "batch", "crop", "lr", "warmup", "lpips_weight", "grad_clip", "seed",
-                  "max_photos", "checkpoint_every", "log_every", "device", "threads",
-                  "precision"):
+    for field in ("steps", "batch", "crop", "lr", "warmup", "lpips_weight", "colour_permute",
+                  "grad_clip", "seed", "max_photos", "checkpoint_every", "log_every", "device",
+                  "threads", "precision"):
         value = getattr(defaults, field)
         parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
     return parser.parse_args(argv)
@@ -271,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
     config = TrainConfig(
         photos_dir=args.photos_dir, out_dir=args.out_dir, steps=args.steps, batch=args.batch,
         crop=args.crop, lr=args.lr, warmup=args.warmup, lpips_weight=args.lpips_weight,
+        colour_permute=args.colour_permute,
         grad_clip=args.grad_clip, seed=args.seed, max_photos=args.max_photos,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every, device=args.device,
         threads=args.threads, precision=args.precision,
