@@ -13,7 +13,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -111,6 +111,7 @@ def sample_batch(
         patch = image[:, top : top + crop, left : left + crop]
         if rng.random() < 0.5:
             patch = patch.flip(-1)
+        # Draw only when enabled, so runs without the option keep their earlier random stream.
         if colour_permute and rng.random() < colour_permute:
             patch = patch[rng.sample(range(3), 3)]
         crops.append(patch)
@@ -268,25 +269,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--export-dir", default=None, help="write the diffusers folder here")
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--export-only", action="store_true", help="skip training, export only")
-    for field in ("steps", "batch", "crop", "lr", "warmup", "lpips_weight", "colour_permute",
-                  "grad_clip", "seed", "max_photos", "checkpoint_every", "log_every", "device",
-                  "threads", "precision"):
-        value = getattr(defaults, field)
-        parser.add_argument(f"--{field.replace('_', '-')}", type=type(value), default=value)
+    for field in fields(TrainConfig):
+        if field.name in ("photos_dir", "out_dir"):  # declared above, with their own defaults
+            continue
+        value = getattr(defaults, field.name)
+        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(value), default=value)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m clric_utils.vae.train_house``."""
     args = parse_args(argv)
-    config = TrainConfig(
-        photos_dir=args.photos_dir, out_dir=args.out_dir, steps=args.steps, batch=args.batch,
-        crop=args.crop, lr=args.lr, warmup=args.warmup, lpips_weight=args.lpips_weight,
-        colour_permute=args.colour_permute,
-        grad_clip=args.grad_clip, seed=args.seed, max_photos=args.max_photos,
-        checkpoint_every=args.checkpoint_every, log_every=args.log_every, device=args.device,
-        threads=args.threads, precision=args.precision,
-    )
+    config = TrainConfig(**{field.name: getattr(args, field.name) for field in fields(TrainConfig)})
     checkpoint = Path(config.out_dir) / "checkpoint.pt"
     if not args.export_only:
         checkpoint = train(config, resume=args.resume)
