@@ -22,6 +22,8 @@ import torch
 from .bitstream import Header, decode_file, encode_model, parse_header
 from .bitstream.decode import DecodedFile
 from .bitstream.encode import check_image_size
+from .codec.arch import DEFAULT_PRESET
+from .codec.schedule import DEFAULT_EFFORT
 from .devices import check_device
 from .errors import ClricFormatError, ImageReadError, ParameterError
 
@@ -149,8 +151,8 @@ def compress(
     vae: str | FrozenVae = "house",
     lmbda: float | None = None,
     target_bpp: float | None = None,
-    preset: str = "paper",
-    effort: str = "medium",
+    preset: str = DEFAULT_PRESET,
+    effort: str = DEFAULT_EFFORT,
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,

@@ -20,10 +20,9 @@ from clric_utils.bitstream.fixed_point import (
     integer_decoder_y_hat,
     network_integers,
     networks_from_values,
-    parameter_layout,
 )
-from clric_utils.bitstream.grids_coding import wavefront_order
 from clric_utils.bitstream.header import Header, finish_file, pack_header
+from clric_utils.bitstream.rules import coding_groups, parameter_layout, wavefront_order
 from clric_utils.codec.arch import ArchConfig, get_preset, parse_synthesis
 from clric_utils.codec.arm import causal_offsets, context_radius
 from clric_utils.codec.weight_quant import group_integers, quantized_integers, weight_code_bits
@@ -49,7 +48,7 @@ def small():
     return model, _encode(model)
 
 
-@pytest.mark.parametrize("preset", ["paper", "lite"])
+@pytest.mark.parametrize("preset", ["paper", "lite", "wide"])
 @pytest.mark.parametrize("latent_hw", [(8, 12), (5, 7), (1, 1)])
 def test_layout_matches_model(preset, latent_hw):
     model = random_model(latent_hw, preset)
@@ -104,20 +103,22 @@ def test_grid_contexts_match_torch():
         assert np.array_equal(ours, theirs.numpy().astype(np.int64))
 
 
-def test_wavefront_order_is_causal():
+@pytest.mark.parametrize("channels", [1, 3])
+def test_wavefront_order_is_causal(channels):
     for n in (8, 16, 24, 32):
         offsets = causal_offsets(n)
         radius = context_radius(offsets)
         height, width = 6, 9
-        order = wavefront_order(height, width, radius)
-        assert sorted(order.tolist()) == list(range(height * width))
-        rank = np.empty(height * width, dtype=np.int64)
-        rank[order] = np.arange(height * width)
-        for index in range(height * width):
-            y, x = divmod(index, width)
+        size = height * width
+        order = wavefront_order(channels, height, width, radius)
+        assert sorted(order.tolist()) == list(range(channels * size))
+        rank = np.empty(channels * size, dtype=np.int64)
+        rank[order] = np.arange(channels * size)
+        for index in range(channels * size):
+            c, (y, x) = index // size, divmod(index % size, width)
             for dy, dx in offsets:
                 if 0 <= y + dy < height and 0 <= x + dx < width:
-                    assert rank[(y + dy) * width + x + dx] < rank[index]
+                    assert rank[c * size + (y + dy) * width + x + dx] < rank[index]
 
 
 def test_tables_are_fixed():
@@ -247,7 +248,6 @@ def test_header_round_trip_custom_arch():
     )
     shapes = header.grid_shapes
     header.grid_ranges = [(-300, 1000)] + [(5, 5)] * (len(shapes) - 1)
-    from clric_utils.bitstream.fixed_point import coding_groups
     from clric_utils.bitstream.header import WeightGroup
 
     layout = parameter_layout(arch, len(shapes))
@@ -348,12 +348,12 @@ def test_encode_integers_checks_shapes():
 def test_encode_integers_refuses_what_the_decoder_refuses():
     model = random_model((8, 12))
     values = network_integers(model, EXPONENTS)
-    grids = [np.zeros(shape, dtype=np.int64) for shape in [g.shape[-2:] for g in
+    grids = [np.zeros(shape, dtype=np.int64) for shape in [g.shape[1:] for g in
              model.quantized_grids("hard")]]
     kwargs = dict(vae_name="tiny", vae_scaling_factor=1.0, preset="paper", lmbda=1.0,
                   estimated_bits=0.0)
     wide = [g.copy() for g in grids]
-    wide[0][0, 0] = tables.MAX_GRID_RANGE  # span MAX_GRID_RANGE + 1 values
+    wide[0][0, 0, 0] = tables.MAX_GRID_RANGE  # span MAX_GRID_RANGE + 1 values
     with pytest.raises(ParameterError, match="spans"):
         encode_integers(wide, values, EXPONENTS, model.arch, image_size=(64, 96), **kwargs)
     with pytest.raises(ParameterError, match="image size"):

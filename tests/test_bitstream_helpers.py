@@ -49,12 +49,16 @@ def random_model(
                 else:
                     value = std * torch.randn(param.shape, generator=generator)
                 param.copy_(torch.round(value * 2.0**exp) / 2.0**exp)
+        levels = list(zip(model.grids.channels, model.grids.shapes, strict=True))
         if sample_from_arm:
-            grids = [_sample_grid(model, shape, generator) for shape in model.grids.shapes]
+            grids = [
+                torch.cat([_sample_grid(model, shape, generator) for _ in range(c)], dim=1)
+                for c, shape in levels
+            ]
         else:
             grids = [
-                torch.round(grid_scale * torch.randn((1, 1, *shape), generator=generator))
-                for shape in model.grids.shapes
+                torch.round(grid_scale * torch.randn((1, c, *shape), generator=generator))
+                for c, shape in levels
             ]
         model.grids.set_values(grids)
     return model

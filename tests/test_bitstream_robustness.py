@@ -67,9 +67,11 @@ def test_messages(sample):
         decode_file(b"PNG\x89" + data[4:])
     with pytest.raises(ClricFormatError, match="not a .clric file"):
         decode_file(b"")
-    message = r"unsupported .clric version 2 \(this decoder reads 1\)"
+    message = r"unsupported .clric version 3 \(this decoder reads 1 and 2\)"
     with pytest.raises(ClricFormatError, match=message):
-        decode_file(data[:4] + b"\x02" + data[5:])
+        decode_file(data[:4] + b"\x03" + data[5:])
+    with pytest.raises(ClricFormatError):  # a version-2 file read as version 1
+        decode_file(_fix_crc(data[:4] + b"\x01" + data[5:]))
     with pytest.raises(ClricFormatError, match="trailing bytes"):
         decode_file(data + b"\0")
     with pytest.raises(ClricFormatError, match="trailing bytes"):
@@ -84,7 +86,7 @@ def _raw_header(**changes) -> bytes:
     """A header with arbitrary (possibly absurd) fields, packed without validation."""
     layers = [SynthesisLayer(4, 1, "linear", "none")]
     arch = SimpleNamespace(n_levels=1, arm_context=8, arm_hidden_layers=0, upsampling_taps=4,
-                           latent_channels=4, synthesis=layers)
+                           latent_channels=4, synthesis=layers, level_channels=())
     header = Header(
         image_height=8, image_width=8, vae_name="tiny", vae_scaling_factor=1.0, preset="p",
         arch=arch, lmbda=1.0, estimated_bits=0.0,
@@ -114,6 +116,9 @@ def test_minimal_raw_header_decodes():
         {"image_height": 16384, "image_width": 16384},  # beyond the pixel budget
         {"image_height": 0},
         {"n_levels": 200},
+        {"level_channels": (0,)},
+        {"level_channels": (17,)},
+        {"level_channels": (16,), "synthesis": [SynthesisLayer(4, 3, "residual", "none")]},
         {"n_levels": 0},
         {"arm_context": 7},
         {"arm_hidden_layers": 255},

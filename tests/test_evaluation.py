@@ -305,8 +305,65 @@ def test_clric_plot_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["plot", "--results", str(tmp_path / "set.csv"), "--out", str(tmp_path / "fig"),
                  "--metrics", "psnr"]) == 0
     assert (tmp_path / "fig" / "set_rd.png").stat().st_size > 1000
-    # WebP needs 80 % of JPEG's bits at every quality: BD-rate −20 %.
-    assert "-20.00" in capsys.readouterr().out
+    # WebP needs 80 % of JPEG's bits at every quality: BD-rate −20 % over 25–34 dB.
+    assert "-20.0 % over 25–34" in capsys.readouterr().out
+
+
+def test_bd_rate_table_reports_no_overlap_below_the_rule() -> None:
+    """Curves that share 0.2 dB of PSNR get "no overlap", not a number; 2 dB get a number."""
+    from clric_utils.evaluation.summary import format_bd_table
+
+    def rows(codec: str, psnrs: list[float]) -> list[dict]:
+        return [{"image": "a.png", "codec": codec, "vae": "none", "parameter": float(i),
+                 "bpp": 0.1 * 2**i, "psnr": p} for i, p in enumerate(psnrs)]
+
+    frame = pd.DataFrame(rows("jpeg", [24.0, 26.0, 28.0, 30.0])
+                         + rows("near", [29.8, 31.0, 32.0])   # shares 29.8–30: 0.2 dB
+                         + rows("wide", [27.0, 29.0, 31.0]))  # shares 27–30: 3 dB
+    table = bd_rate_table(frame, "jpeg", ["psnr"]).set_index("codec")
+    assert math.isnan(table.loc["near", "psnr"])
+    assert table.loc["near", "psnr_overlap"] == "no overlap"
+    assert np.isfinite(table.loc["wide", "psnr"]) and table.loc["wide", "psnr_overlap"] == "27–30"
+    printed = format_bd_table(table.reset_index(), ["psnr"]).set_index("codec")["psnr"]
+    assert printed["near"] == "no overlap" and printed["wide"].endswith("% over 27–30")
+
+
+def test_sweep_refuses_a_csv_without_provenance(crops: list[Path], tmp_path: Path) -> None:
+    from clric_utils.evaluation.sweep import COLUMNS_0_1
+
+    out = tmp_path / "old.csv"
+    out.write_text(",".join(COLUMNS_0_1) + "\n")
+    with pytest.raises(ClricError, match="provenance"):
+        run_sweep(crops, ["jpeg"], "house", out, progress=False)
+
+
+def test_changing_preset_or_effort_computes_new_rows(tmp_path: Path) -> None:
+    """The resume key holds the provenance: other settings are new rows, same ones are not."""
+    from clric_utils.vae import load_vae
+
+    image = np.array(Image.open(KODAK / "kodim01.png"))[:32, :48]
+    Image.fromarray(image).save(tmp_path / "small.png")
+    out = tmp_path / "clric.csv"
+    vae = load_vae("tiny", "cpu")
+
+    def sweep(preset: str, effort: str) -> pd.DataFrame:
+        return run_sweep([tmp_path / "small.png"], ["clric"], vae, out, parameters=[0.1],
+                         metrics=["psnr"], codec_options={"preset": preset, "effort": effort},
+                         progress=False)
+
+    assert len(sweep("paper", "fast")) == 1
+    before = out.read_bytes()
+    assert len(sweep("paper", "fast")) == 1 and out.read_bytes() == before  # reused
+    assert len(sweep("lite", "fast")) == 2  # another preset: a new row
+    frame = sweep("lite", "medium")  # another effort: a new row
+    assert len(frame) == 3
+    assert list(frame["preset"]) == ["paper", "lite", "lite"]
+    assert list(frame["effort"]) == ["fast", "fast", "medium"]
+    assert set(frame["seed"]) == {0}
+    assert set(frame["vae_weights"]) == {vae.weights_sha256}
+    import clric_utils
+
+    assert set(frame["version"]) == {clric_utils.__version__}
 
 
 def test_plot_skips_and_refuses_non_sweep_csvs(swept: Path, tmp_path: Path) -> None:

@@ -39,6 +39,19 @@ def test_lite_preset_budget_and_parts() -> None:
     assert parts.pixels == 512 * 768
 
 
+def test_wide_preset_counts_every_channel() -> None:
+    """wide: 4 channels at level 0 → ARM on 4·h·w + the coarser values, synthesis input 10."""
+    wide = get_preset("wide")
+    parts = decoder_macs("wide", 512, 768)
+    paper = decoder_macs("paper", 512, 768)
+    assert parts.arm - paper.arm == 3 * 64 * 96 * arm_macs_per_value(wide)
+    assert synthesis_macs_per_latent_pixel(wide, 7) == 10 * 48 + 48 * 4 + 2 * 4 * 4 * 9
+    assert parts.upsampling == paper.upsampling  # the extra channels are not upsampled
+    assert parts.per_pixel()["total"] <= 60  # the budget of the issue (VAE decoder ≈ 68 000)
+    # Coarser levels with 2 channels each: every upsampling step moves twice the channels.
+    assert upsampling_macs([(4, 6), (2, 3)], 4, [2, 2]) == 2 * 4 * (2 * 6 + 4 * 6)
+
+
 def test_odd_sizes_are_padded_to_multiples_of_8() -> None:
     """A 1363-pixel side counts as 1368 pixels (latent 171)."""
     parts = decoder_macs("paper", 1363, 2048)
@@ -91,6 +104,7 @@ def test_macs_command_prints_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert macs_command.run(parser.parse_args(["--vae", "none"])) == 0
     out = capsys.readouterr().out
     assert "25.90" in out and "25.48" in out and "24.79" in out
+    assert all(f" {name} " in out for name in ("paper", "wide", "lite"))  # every preset
     assert macs_command.run(parser.parse_args(["--vae", "tiny", "--preset", "lite",
                                                "--height", "64", "--width", "64"])) == 0
     out = capsys.readouterr().out

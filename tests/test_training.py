@@ -19,7 +19,7 @@ import torch
 from clric_utils.codec import rate_control
 from clric_utils.codec.arch import get_preset
 from clric_utils.codec.model import OverfittedLatentModel
-from clric_utils.codec.schedule import EFFORTS, LAMBDA_GRID, Effort
+from clric_utils.codec.schedule import EFFORTS, LAMBDA_CALIBRATION, Effort, lambda_grid
 from clric_utils.codec.train import FitResult, fit
 from clric_utils.codec.weight_quant import (
     SCALE_FLOOR,
@@ -219,7 +219,12 @@ def test_efforts_and_lambda_grid_are_ordered() -> None:
     """fast < medium < slow in iterations; the λ grid runs from low to high rate."""
     totals = [EFFORTS[name].total_iterations for name in ("fast", "medium", "slow")]
     assert totals == sorted(totals) and len(set(totals)) == 3
-    assert list(LAMBDA_GRID) == sorted(LAMBDA_GRID, reverse=True)
+    for preset, table in LAMBDA_CALIBRATION.items():
+        grid = lambda_grid(preset)
+        assert list(grid) == sorted(grid, reverse=True) and len(set(grid)) == len(grid)
+        rates = [bpp for _, bpp in table]
+        assert rates == sorted(rates)  # more bits as λ falls
+    assert lambda_grid() == lambda_grid("wide")  # the default preset's
 
 
 class _FakeResult:
@@ -263,6 +268,29 @@ def test_rate_control_unreachable_target(monkeypatch: pytest.MonkeyPatch) -> Non
                                        max_steps=3, strict=True, progress=False)
     with pytest.raises(ParameterError, match="target bpp"):
         rate_control.fit_to_target_bpp(_latent(), IMAGE_SIZE, -1.0)
+
+
+@pytest.mark.slow
+def test_rate_control_on_house_latents_hits_the_real_file_size() -> None:
+    """On a real house latent, rate control lands within ±3 % of a target in real file bits."""
+    from clric_utils.codec_api import write_fit
+    from clric_utils.images import crop_center, image_to_tensor, read_image
+    from clric_utils.vae.loading import load_vae
+
+    folder = Path(os.environ.get("CLRIC_KODAK_DIR", "/work/shared/data/kodak"))
+    if not (folder / "kodim23.png").is_file():
+        pytest.skip("needs Kodak (CLRIC_KODAK_DIR)")
+    vae = load_vae("house")
+    size = (256, 384)
+    latent = vae.encode(image_to_tensor(crop_center(read_image(folder / "kodim23.png"), *size)))
+
+    def real_bpp(result: FitResult) -> float:
+        return write_fit(result, vae.name, vae.scaling_factor).bpp
+
+    for target in (0.1, 0.3):
+        result = rate_control.fit_to_target_bpp(latent, size, target, measure_bpp=real_bpp,
+                                                effort=TINY_EFFORT, progress=False, strict=True)
+        assert abs(real_bpp(result) / target - 1) <= 0.03
 
 
 @pytest.mark.slow

@@ -14,14 +14,10 @@ import torch
 from ..codec.model import OverfittedLatentModel
 from ..codec.weight_quant import is_bias
 from ..errors import ClricFormatError
-from .fixed_point import (
-    IntegerNetworks,
-    integer_decoder_y_hat,
-    networks_from_values,
-    parameter_layout,
-)
+from .fixed_point import IntegerNetworks, integer_decoder_y_hat, networks_from_values
 from .grids_coding import decode_grids
 from .header import Header, parse_header
+from .rules import parameter_layout
 from .weights_coding import decode_weights
 
 
@@ -30,7 +26,7 @@ class DecodedFile:
     """Everything a ``.clric`` file holds, decoded."""
 
     header: Header
-    grids: list[np.ndarray]  # integer grids, finest first
+    grids: list[np.ndarray]  # integer levels, finest first, c × h × w each
     values: dict[str, np.ndarray]  # integer network parameters, "network.name" → array
     networks: IntegerNetworks
     y_hat: np.ndarray  # 1 × C × h × w float32, bit-identical to the encoder's
@@ -62,7 +58,8 @@ def decode_file(data: bytes) -> DecodedFile:
         grids_payload = bytes(data[start : start + header.grids_bytes])
         values = decode_weights(weights_payload, layout, header.weight_groups)
         networks = networks_from_values(header.arch, len(shapes), values, header.exponents)
-        grids = decode_grids(grids_payload, shapes, header.grid_ranges, networks.arm)
+        grids = decode_grids(grids_payload, shapes, header.level_channels, header.grid_ranges,
+                             networks.arm)
         y_hat = integer_decoder_y_hat(grids, networks, header.arch)
     except ClricFormatError:
         raise

@@ -12,16 +12,11 @@ import torch
 from ..codec.arch import ArchConfig
 from ..errors import ParameterError
 from .fixed_point import (
-    EXPONENT_MAX,
-    EXPONENT_MIN,
-    NETWORKS,
     FixedPointOverflow,
     IntegerNetworks,
     integer_decoder_y_hat,
-    latent_grid_shapes,
     network_integers,
     networks_from_values,
-    parameter_layout,
 )
 from .grids_coding import encode_grids
 from .header import (
@@ -31,6 +26,14 @@ from .header import (
     image_size_problem,
     pack_header,
     to_f32,
+)
+from .rules import (
+    EXPONENT_MAX,
+    EXPONENT_MIN,
+    NETWORKS,
+    latent_grid_shapes,
+    level_channels,
+    parameter_layout,
 )
 from .tables import MAX_GRID_RANGE, MAX_WEIGHT_MAGNITUDE
 from .weights_coding import encode_weights
@@ -43,17 +46,17 @@ class EncodedFile:
     data: bytes
     header: Header
     y_hat: np.ndarray  # 1 × C × h × w float32: the integer path's ŷ, identical in the decoder
-    grids: list[np.ndarray]  # integer grids, finest first
+    grids: list[np.ndarray]  # integer levels, finest first, c × h × w each
     networks: IntegerNetworks
     weights_bits: int  # payload sizes, in bits
     grids_bits: int
 
 
 def integer_grids(model: torch.nn.Module) -> list[np.ndarray]:
-    """The hard-rounded grid values (finest first) as int64 arrays, each spanning < 2048."""
+    """The hard-rounded levels (finest first, c × h × w) as int64 arrays, each spanning < 2048."""
     grids = []
     for value in model.quantized_grids("hard"):
-        grid = value.detach().to("cpu", torch.float64).numpy()[0, 0]
+        grid = value.detach().to("cpu", torch.float64).numpy()[0]
         grid = np.rint(grid).astype(np.int64)
         lo = int(grid.min())
         if int(grid.max()) - lo >= MAX_GRID_RANGE:
@@ -86,12 +89,15 @@ def encode_integers(
     lmbda: float,
     estimated_bits: float,
 ) -> EncodedFile:
-    """Write a file from integer grids (finest first) and integer network parameters."""
+    """Write a file from integer levels (finest first, c × h × w) and network parameters."""
     height, width = (int(side) for side in image_size)
     check_image_size(height, width)
     shapes = latent_grid_shapes(height, width, arch.n_levels)
-    if [g.shape for g in grids] != shapes:
-        raise ParameterError(f"grid shapes {[g.shape for g in grids]} do not match {shapes}")
+    expected = [(c, *shape) for c, shape in zip(level_channels(arch, len(shapes)), shapes,
+                                                 strict=True)]
+    grids = [np.asarray(g, dtype=np.int64) for g in grids]
+    if [g.shape for g in grids] != expected:
+        raise ParameterError(f"grid shapes {[g.shape for g in grids]} do not match {expected}")
     exponents = {n: (int(exponents[n][0]), int(exponents[n][1])) for n in NETWORKS}
     for network, pair in exponents.items():
         if not all(EXPONENT_MIN <= e <= EXPONENT_MAX for e in pair):

@@ -16,80 +16,23 @@ identically by the encoder and the decoder).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..codec.arch import ArchConfig
-from ..codec.arm import causal_offsets, context_radius
-from ..codec.grids import grid_shapes
 from ..codec.weight_quant import is_bias
 from ..errors import ParameterError
+from .rules import ACC_LIMIT, FRAC_BITS, arm_offsets, context_radius
+from .tables import mu_index, scale_index
 
-#: Fractional bits of every activation (ARM and synthesis): 2^-16 ≈ 1.5e-5 per rounding.
-FRAC_BITS = 16
-#: Largest magnitude an int64 accumulator may reach (leaves a 1-bit margin for the rounding add).
-ACC_LIMIT = 2**62
-#: Range of the power-of-two exponents of network parameters (step 2^-e) a file may use.
-EXPONENT_MIN = 0
-EXPONENT_MAX = 24
 #: Pixels per chunk when running runs of 1×1 synthesis layers (bounds temporary memory).
 CHUNK_PIXELS = 1 << 16
 
 
 class FixedPointOverflow(ArithmeticError):
     """An int64 accumulation could overflow: the parameters are too large for fixed point."""
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One transmitted parameter tensor: network, name (as in the torch module), shape, kind."""
-
-    network: str  # "arm" | "upsampling" | "synthesis"
-    name: str  # the parameter's name in ``model.networks()[network].named_parameters()``
-    shape: tuple[int, ...]
-    kind: str  # "weight" | "bias" (upsampling kernels are weights)
-
-    @property
-    def size(self) -> int:
-        """Number of values."""
-        return math.prod(self.shape)
-
-
-#: Networks in bitstream order.
-NETWORKS = ("arm", "upsampling", "synthesis")
-
-
-def parameter_layout(arch: ArchConfig, n_grids: int) -> list[ParamSpec]:
-    """Every transmitted parameter tensor, in bitstream order (mirrors the torch modules)."""
-    c = arch.arm_context
-    specs: list[ParamSpec] = []
-    for i in range(arch.arm_hidden_layers):
-        specs.append(ParamSpec("arm", f"hidden.{i}.weight", (c, c), "weight"))
-        specs.append(ParamSpec("arm", f"hidden.{i}.bias", (c,), "bias"))
-    specs.append(ParamSpec("arm", "out.weight", (2, c), "weight"))
-    specs.append(ParamSpec("arm", "out.bias", (2,), "bias"))
-    for i in range(max(0, n_grids - 1)):
-        specs.append(ParamSpec("upsampling", f"kernels.{i}", (2 * arch.upsampling_taps,), "weight"))
-    in_channels = n_grids
-    for i, layer in enumerate(arch.synthesis):
-        shape = (layer.out_channels, in_channels, layer.kernel, layer.kernel)
-        specs.append(ParamSpec("synthesis", f"layers.{i}.conv.weight", shape, "weight"))
-        specs.append(ParamSpec("synthesis", f"layers.{i}.conv.bias", (layer.out_channels,), "bias"))
-        in_channels = layer.out_channels
-    return specs
-
-
-def coding_groups(layout: list[ParamSpec]) -> list[tuple[str, str]]:
-    """The (network, kind) groups that hold at least one value, in bitstream order."""
-    groups: list[tuple[str, str]] = []
-    for network in NETWORKS:
-        for kind in ("weight", "bias"):
-            if any(s.network == network and s.kind == kind and s.size for s in layout):
-                groups.append((network, kind))
-    return groups
 
 
 @dataclass(frozen=True)
@@ -138,7 +81,7 @@ def networks_from_values(
         for i in range(arch.arm_hidden_layers)
     )
     arm = IntegerArm(
-        tuple(causal_offsets(arch.arm_context)),
+        arm_offsets(arch),
         hidden,
         IntegerLinear(get("arm", "out.weight"), get("arm", "out.bias"), ew, eb),
     )
@@ -269,23 +212,26 @@ def integer_arm_raw(contexts: np.ndarray, arm: IntegerArm) -> tuple[np.ndarray, 
 
 def integer_arm(contexts: np.ndarray, arm: IntegerArm) -> tuple[np.ndarray, np.ndarray]:
     """(μ index in 1/MU_STEPS units, scale-table index) of each context row (N × C)."""
-    from .tables import mu_index, scale_index  # local: tables imports FRAC_BITS from here
-
     mu, log_scale = integer_arm_raw(contexts, arm)
     return mu_index(mu), scale_index(log_scale)
 
 
 def grid_contexts(grid: np.ndarray, offsets: tuple[tuple[int, int], ...]) -> np.ndarray:
-    """Contexts (h·w × C, int64) of every value of an integer grid; zeros outside it."""
+    """Contexts (c·h·w × C, int64) of every value of an integer level (c × h × w, or h × w).
+
+    Each channel is its own grid (zeros outside it); rows come channel by channel in raster
+    order, as ``grid.reshape(-1)`` lists the values.
+    """
     radius = context_radius(list(offsets))
-    height, width = grid.shape
-    padded = np.zeros((height + radius, width + 2 * radius), dtype=np.int64)
-    padded[radius:, radius : radius + width] = grid
+    grid = np.asarray(grid, dtype=np.int64).reshape(-1, *np.shape(grid)[-2:])
+    channels, height, width = grid.shape
+    padded = np.zeros((channels, height + radius, width + 2 * radius), dtype=np.int64)
+    padded[:, radius:, radius : radius + width] = grid
     columns = [
-        padded[radius + dy : radius + dy + height, radius + dx : radius + dx + width]
+        padded[:, radius + dy : radius + dy + height, radius + dx : radius + dx + width]
         for dy, dx in offsets
     ]
-    return np.stack(columns, axis=-1).reshape(height * width, len(offsets))
+    return np.stack(columns, axis=-1).reshape(channels * height * width, len(offsets))
 
 
 # ----------------------------------------------------------------------------------------
@@ -311,15 +257,15 @@ def upsample2x_fixed(x: np.ndarray, kernel: np.ndarray, exponent: int, axis: int
 
 
 def upsample_fixed(grids: list[np.ndarray], nets: IntegerNetworks) -> np.ndarray:
-    """Stack the integer grids (finest first) into L × h × w fixed-point channels."""
-    stack = grids[-1][None].astype(np.int64) << FRAC_BITS
-    for level in range(len(grids) - 2, -1, -1):
+    """Stack the integer levels (finest first, c_i × h_i × w_i) into Σc_i × h × w fixed point."""
+    levels = [np.asarray(g, dtype=np.int64).reshape(-1, *np.shape(g)[-2:]) for g in grids]
+    stack = levels[-1] << FRAC_BITS
+    for level in range(len(levels) - 2, -1, -1):
         kernel = nets.upsampling[level]
         up = upsample2x_fixed(stack, kernel, nets.upsampling_exponent, axis=2)
         up = upsample2x_fixed(up, kernel, nets.upsampling_exponent, axis=1)
-        height, width = grids[level].shape
-        current = grids[level][None].astype(np.int64) << FRAC_BITS
-        stack = np.concatenate([current, up[:, :height, :width]], axis=0)
+        height, width = levels[level].shape[-2:]
+        stack = np.concatenate([levels[level] << FRAC_BITS, up[:, :height, :width]], axis=0)
     return stack
 
 
@@ -363,14 +309,9 @@ def synthesis_fixed(x: np.ndarray, nets: IntegerNetworks, arch: ArchConfig) -> n
 def integer_decoder_y_hat(
     grids_int: list[np.ndarray], nets_int: IntegerNetworks, arch: ArchConfig
 ) -> np.ndarray:
-    """ŷ (1 × C × h × w float32) from integer grids (finest first) with integer arithmetic only."""
-    stack = upsample_fixed([np.asarray(g, dtype=np.int64) for g in grids_int], nets_int)
+    """ŷ (1 × C × h × w float32) from integer levels (finest first), integer arithmetic only."""
+    stack = upsample_fixed(grids_int, nets_int)
     out = synthesis_fixed(stack, nets_int, arch)
     # |out| < 2^62; dividing by a power of two is exact in float64 below 2^53, and the final
     # float32 rounding is IEEE round-to-nearest on every machine.
     return (out.astype(np.float64) / float(1 << FRAC_BITS)).astype(np.float32)[None]
-
-
-def latent_grid_shapes(image_height: int, image_width: int, n_levels: int) -> list[tuple[int, int]]:
-    """Grid shapes (finest first) for an image size: the latent is ⌈H/8⌉ × ⌈W/8⌉."""
-    return grid_shapes(math.ceil(image_height / 8), math.ceil(image_width / 8), n_levels)

@@ -15,20 +15,23 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from ..codec.arch import ArchConfig, SynthesisLayer
+from ..codec.arch import MAX_LEVEL_CHANNELS, ArchConfig, SynthesisLayer
 from ..errors import ClricFormatError
-from .fixed_point import (
+from .rules import (
     EXPONENT_MAX,
     EXPONENT_MIN,
     NETWORKS,
+    VERSION,
+    VERSIONS,
     coding_groups,
     latent_grid_shapes,
+    latent_size,
+    level_channels,
     parameter_layout,
 )
 from .tables import MAX_GRID_RANGE, MAX_WEIGHT_MAGNITUDE
 
 MAGIC = b"CLRC"
-VERSION = 1
 #: Limits a file must respect (the encoder never comes near them).
 MAX_SIDE = 16384
 MAX_PIXELS = 100_000_000  # as clric_utils.images: larger pictures are refused on input too
@@ -70,7 +73,7 @@ class Header:
     estimated_bits: float
     exponents: dict[str, tuple[int, int]]
     weight_groups: list[WeightGroup]
-    grid_ranges: list[tuple[int, int]]  # (min, max) of each grid, finest first
+    grid_ranges: list[tuple[int, int]]  # (min, max) of each level (all its channels), finest first
     weights_bytes: int = 0
     grids_bytes: int = 0
     version: int = VERSION
@@ -79,12 +82,17 @@ class Header:
     @property
     def latent_size(self) -> tuple[int, int]:
         """(h, w) of the VAE latent: ⌈H/8⌉ × ⌈W/8⌉."""
-        return math.ceil(self.image_height / 8), math.ceil(self.image_width / 8)
+        return latent_size(self.image_height, self.image_width)
 
     @property
     def grid_shapes(self) -> list[tuple[int, int]]:
         """Grid sizes, finest first."""
         return latent_grid_shapes(self.image_height, self.image_width, self.arch.n_levels)
+
+    @property
+    def level_channels(self) -> list[int]:
+        """Channels of each level that exists, finest first."""
+        return level_channels(self.arch, len(self.grid_shapes))
 
     @property
     def total_bytes(self) -> int:
@@ -203,6 +211,10 @@ def _pack_string(text: str, what: str) -> bytes:
 def pack_header(header: Header) -> bytes:
     """Serialize ``header`` (magic and version included); sets ``header.header_bytes``."""
     arch = header.arch
+    if header.version not in VERSIONS:
+        raise ValueError(f"cannot write .clric version {header.version}")
+    if header.version == 1 and any(c != 1 for c in arch.level_channels):
+        raise ValueError("a version-1 file holds one channel per grid level")
     parts = [
         MAGIC,
         struct.pack("<B", header.version),
@@ -216,6 +228,10 @@ def pack_header(header: Header) -> bytes:
             arch.upsampling_taps, arch.latent_channels, len(arch.synthesis),
         ),
         *(_pack_layer(layer) for layer in arch.synthesis),
+    ]
+    if header.version >= 2:  # channels of every level, finest first (1 beyond the tuple)
+        parts.append(bytes((list(arch.level_channels) + [1] * arch.n_levels)[: arch.n_levels]))
+    parts += [
         struct.pack("<ff", header.lmbda, header.estimated_bits),
     ]
     for network in NETWORKS:
@@ -236,8 +252,8 @@ def finish_file(header_blob: bytes, weights: bytes, grids: bytes) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF)
 
 
-def _parse_arch(reader: _Reader) -> ArchConfig:
-    """Read and validate the architecture fields."""
+def _parse_arch(reader: _Reader, version: int) -> ArchConfig:
+    """Read and validate the architecture fields (``level_channels`` from version 2 on)."""
     n_levels, context, hidden, taps, latent_channels, n_layers = reader.unpack(
         "BBBBBB", "architecture"
     )
@@ -271,9 +287,16 @@ def _parse_arch(reader: _Reader) -> ArchConfig:
                                        "changes the channel count")
             layers.append(layer)
             in_channels = layer.out_channels
+        channels: tuple[int, ...] = ()
+        if version >= 2:
+            channels = tuple(reader.take(n_levels, "grid channels"))
+            if not all(1 <= c <= MAX_LEVEL_CHANNELS for c in channels):
+                raise ClricFormatError(f"corrupted .clric header: grid channels {channels} "
+                                       f"(1..{MAX_LEVEL_CHANNELS} each)")
         return ArchConfig(
             n_levels=n_levels, arm_context=context, arm_hidden_layers=hidden,
             upsampling_taps=taps, synthesis=tuple(layers), latent_channels=latent_channels,
+            level_channels=channels,
         )
     except ClricFormatError:
         raise
@@ -281,17 +304,19 @@ def _parse_arch(reader: _Reader) -> ArchConfig:
         raise ClricFormatError(f"corrupted .clric header: {error}") from None
 
 
-def check_magic_and_version(data: bytes) -> None:
-    """Raise ClricFormatError unless ``data`` starts like a version-1 ``.clric`` file."""
+def check_magic_and_version(data: bytes) -> int:
+    """The version of a ``.clric`` file; ClricFormatError unless this decoder reads it."""
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise ClricFormatError("not a .clric file (wrong magic bytes)")
     if len(data) < len(MAGIC) + 1:
         raise ClricFormatError("truncated .clric file (no version byte)")
     version = data[len(MAGIC)]
-    if version != VERSION:
+    if version not in VERSIONS:
+        readable = " and ".join(str(v) for v in VERSIONS)
         raise ClricFormatError(
-            f"unsupported .clric version {version} (this decoder reads {VERSION})"
+            f"unsupported .clric version {version} (this decoder reads {readable})"
         )
+    return version
 
 
 def image_size_problem(height: int, width: int) -> str | None:
@@ -308,7 +333,7 @@ def parse_header(data: bytes, check_crc: bool = True) -> Header:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ClricFormatError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
-    check_magic_and_version(data)
+    version = check_magic_and_version(data)
     if len(data) < len(MAGIC) + 1 + _CRC_BYTES:
         raise ClricFormatError("truncated .clric file")
     reader = _Reader(data, len(data) - _CRC_BYTES)
@@ -321,7 +346,7 @@ def parse_header(data: bytes, check_crc: bool = True) -> Header:
     vae_name = reader.string("VAE name")
     scaling = reader.f32("VAE scaling factor", 2.0**-20, 2.0**20)
     preset = reader.string("preset name")
-    arch = _parse_arch(reader)
+    arch = _parse_arch(reader, version)
     lmbda = reader.f32("lambda", 0.0, math.inf)
     estimated = reader.f32("estimated bits", 0.0, math.inf)
     exponents = {}
@@ -332,9 +357,9 @@ def parse_header(data: bytes, check_crc: bool = True) -> Header:
         exponents[network] = pair
     shapes = latent_grid_shapes(height, width, arch.n_levels)
     first = arch.synthesis[0]
-    if first.kind == "residual" and first.out_channels != len(shapes):
+    if first.kind == "residual" and first.out_channels != arch.grid_channels(len(shapes)):
         raise ClricFormatError("corrupted .clric header: first residual synthesis layer does "
-                               f"not match the {len(shapes)} grids")
+                               f"not match the {arch.grid_channels(len(shapes))} grid channels")
     layout = parameter_layout(arch, len(shapes))
     if sum(spec.size for spec in layout) > MAX_PARAMETERS:
         raise ClricFormatError("corrupted .clric header: networks too large")
@@ -356,7 +381,7 @@ def parse_header(data: bytes, check_crc: bool = True) -> Header:
     grids_bytes = 4 * reader.varint("grids payload length", len(data) // 4)
     header = Header(
         height, width, vae_name, scaling, preset, arch, lmbda, estimated, exponents, groups,
-        ranges, weights_bytes, grids_bytes, VERSION, reader.pos,
+        ranges, weights_bytes, grids_bytes, version, reader.pos,
     )
     remaining = reader.end - reader.pos
     needed = weights_bytes + grids_bytes

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..codec.laplace import LOG_SCALE_MAX, LOG_SCALE_MIN, PROBABILITY_FLOOR
 from ..codec.weight_quant import MAX_ABS_INTEGER
-from .fixed_point import FRAC_BITS
+from .rules import FRAC_BITS
 
 #: μ is coded on a grid of 1/MU_STEPS (MU_STEPS = 2^MU_BITS).
 MU_BITS = 4
@@ -118,49 +118,73 @@ def _grid_powers(index: int) -> tuple[int, ...]:
     return _power_table(step, _GRID_K_BITS)
 
 
-def _laplace_cdf_fixed(x: np.ndarray, powers: tuple[int, ...]) -> np.ndarray:
-    """2^PMF_BITS · F(x) of a zero-mean Laplace at integer x (in table steps), exact."""
-    e = exp_fixed(np.abs(x), powers)  # = 2^31 · ½ exp(−|x|/b)
-    return np.where(x >= 0, (1 << PMF_BITS) - e, e)
+def _exp_fixed_rows(k: np.ndarray, powers: np.ndarray) -> np.ndarray:
+    """``exp_fixed`` of each row of k (n × m) with its own power table (n × bits), exactly."""
+    if k.size and int(k.max()) >> powers.shape[1]:
+        raise ValueError("exponent argument out of the table's range")
+    result = np.full(k.shape, 1 << EXP_BITS, dtype=np.int64)
+    for j in range(powers.shape[1]):
+        bit = ((k >> j) & 1).astype(bool)
+        result = np.where(bit, (result * powers[:, j : j + 1]) >> EXP_BITS, result)
+    return result
 
 
-def relative_grid_pmf(scale_idx: int, phase: int, width: int) -> np.ndarray:
-    """Integer pmf (as float64) of v − ⌊μ⌋ ∈ [−(width−1), width−1] for μ = ⌊μ⌋ + phase/MU_STEPS.
+def relative_grid_pmfs(scale_idx: np.ndarray, phase: np.ndarray, width: int) -> np.ndarray:
+    """Integer pmfs (as float64, n × (2·width−1)) of v − ⌊μ⌋ ∈ [−(width−1), width−1].
 
-    A grid value v with symbol range [lo, hi] (width = hi − lo + 1) and ⌊μ⌋ ∈ [lo, hi] has
-    the pmf slice ``[lo − ⌊μ⌋ + width − 1 :][: width]``. Every entry is ≥ GRID_FLOOR.
+    Row i is for the scale-table entry ``scale_idx[i]`` and μ = ⌊μ⌋ + phase[i]/MU_STEPS. A grid
+    value v with symbol range [lo, hi] (width = hi − lo + 1) and ⌊μ⌋ ∈ [lo, hi] has the pmf
+    slice ``[lo − ⌊μ⌋ + width − 1 :][: width]``. Every entry is ≥ GRID_FLOOR.
     """
+    scale_idx = np.asarray(scale_idx, dtype=np.int64).reshape(-1)
+    phase = np.asarray(phase, dtype=np.int64).reshape(-1, 1)
     d = np.arange(-(width - 1), width, dtype=np.int64)
-    half = MU_STEPS // 2
-    low_edge = MU_STEPS * d - half - phase  # (v − ½ − μ) in units of 1/MU_STEPS
-    powers = _grid_powers(scale_idx)
-    pmf = _laplace_cdf_fixed(low_edge + MU_STEPS, powers) - _laplace_cdf_fixed(low_edge, powers)
+    low_edge = MU_STEPS * d[None, :] - MU_STEPS // 2 - phase  # (v − ½ − μ) in 1/MU_STEPS units
+    powers = np.array([_grid_powers(int(s)) for s in scale_idx], dtype=np.int64)
+    powers = powers.reshape(len(scale_idx), _GRID_K_BITS)
+
+    def cdf(x: np.ndarray) -> np.ndarray:  # 2^PMF_BITS · F(x) of a zero-mean Laplace, exact
+        e = _exp_fixed_rows(np.abs(x), powers)
+        return np.where(x >= 0, (1 << PMF_BITS) - e, e)
+
+    pmf = cdf(low_edge + MU_STEPS) - cdf(low_edge)
     return np.maximum(pmf, GRID_FLOOR).astype(np.float64)
 
 
+def relative_grid_pmf(scale_idx: int, phase: int, width: int) -> np.ndarray:
+    """One row of ``relative_grid_pmfs``."""
+    return relative_grid_pmfs(np.array([scale_idx]), np.array([phase]), width)[0]
+
+
 class GridPmfCache:
-    """The pmf rows of one grid's symbols, computed once per (μ index, scale index)."""
+    """The pmf rows of one symbol range [lo, hi], each table row built once per file.
+
+    A row depends only on (scale index, μ phase): it is computed the first time a symbol needs
+    it (all missing rows of a call at once) and then sliced for every ⌊μ⌋, so the work per
+    symbol is one table look-up.
+    """
 
     def __init__(self, lo: int, hi: int) -> None:
         self.lo, self.hi = lo, hi
         self.width = hi - lo + 1
-        self._relative: dict[tuple[int, int], np.ndarray] = {}
+        # Rows are allocated zeroed (untouched pages cost no memory) and filled on demand.
+        self._table = np.zeros((SCALE_LEVELS * MU_STEPS, 2 * self.width - 1), dtype=np.float64)
+        self._filled = np.zeros(SCALE_LEVELS * MU_STEPS, dtype=bool)
+        self._columns = np.arange(self.width, dtype=np.int64)
 
     def rows(self, mu_idx: np.ndarray, scale_idx: np.ndarray) -> np.ndarray:
         """pmf rows (N × width, float64) for N symbols' (μ index, scale index)."""
         # μ outside the symbol range is clamped to it: encoder and decoder do the same.
         mu = np.clip(mu_idx, self.lo * MU_STEPS, self.hi * MU_STEPS)
-        floor = mu >> MU_BITS
-        phase = mu & (MU_STEPS - 1)
-        start = self.lo - floor + self.width - 1
-        out = np.empty((len(mu), self.width), dtype=np.float64)
-        keys = zip(scale_idx.tolist(), phase.tolist(), start.tolist(), strict=True)
-        for i, (s, p, begin) in enumerate(keys):
-            table = self._relative.get((s, p))
-            if table is None:
-                table = self._relative[(s, p)] = relative_grid_pmf(s, p, self.width)
-            out[i] = table[begin : begin + self.width]
-        return out
+        key = scale_idx * MU_STEPS + (mu & (MU_STEPS - 1))
+        missing = key[~self._filled[key]]
+        if missing.size:
+            missing = np.unique(missing)
+            self._table[missing] = relative_grid_pmfs(missing >> MU_BITS, missing & (MU_STEPS - 1),
+                                                      self.width)
+            self._filled[missing] = True
+        start = self.lo - (mu >> MU_BITS) + self.width - 1
+        return self._table[key[:, None], start[:, None] + self._columns]
 
 
 def weight_pmf(scale: float, magnitude: int) -> np.ndarray:

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from ..codec.weight_quant import laplace_scale_for
-from .fixed_point import ParamSpec, coding_groups
 from .header import WeightGroup, to_f32
+from .rules import ParamSpec, coding_groups
 from .tables import weight_pmf
 
 

@@ -11,6 +11,9 @@ from dataclasses import dataclass, field
 
 from ..errors import ParameterError
 
+#: Most channels one grid level may have (bounds the file format and the decoder's work).
+MAX_LEVEL_CHANNELS = 16
+
 
 @dataclass(frozen=True)
 class SynthesisLayer:
@@ -57,8 +60,20 @@ class ArchConfig:
         )
     )
     latent_channels: int = 4  # the VAE latent's channels: the synthesis output
+    #: Channels of each grid level, finest first (Cool-chic's ``n_ft_per_res``); empty = one
+    #: per level. Levels beyond the tuple have one channel.
+    level_channels: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
+        channels = tuple(self.level_channels)
+        if len(channels) > self.n_levels or any(not 1 <= c <= MAX_LEVEL_CHANNELS
+                                                for c in channels):
+            raise ParameterError(f"level_channels must hold at most n_levels ({self.n_levels}) "
+                                 f"counts of 1..{MAX_LEVEL_CHANNELS}, got {channels}")
+        # One canonical form, so that equal architectures compare equal: trailing 1s dropped.
+        while channels and channels[-1] == 1:
+            channels = channels[:-1]
+        object.__setattr__(self, "level_channels", channels)
         if self.arm_context not in {8, 16, 24, 32}:
             raise ParameterError(f"arm_context must be 8, 16, 24 or 32, got {self.arm_context}")
         if not 1 <= self.n_levels <= 12:
@@ -74,14 +89,22 @@ class ArchConfig:
                 raise ParameterError(f"residual synthesis layer {layer} must keep the "
                                      f"{previous.out_channels} channels of the layer before it")
         first = self.synthesis[0]
-        if first.kind == "residual" and first.out_channels > self.n_levels:
-            # Its input is the stack of grids: n_levels channels, fewer if clipped at runtime.
+        if first.kind == "residual" and first.out_channels > self.grid_channels(self.n_levels):
+            # Its input is the stack of grids: fewer channels if levels are clipped at runtime.
             raise ParameterError(f"a first residual synthesis layer ({first}) needs "
                                  f"{first.out_channels} input channels; there are at most "
-                                 f"{self.n_levels} grids")
+                                 f"{self.grid_channels(self.n_levels)} grid channels")
         if self.synthesis[-1].out_channels != self.latent_channels:
             raise ParameterError("the last synthesis layer must output latent_channels "
                                  f"({self.latent_channels}) channels")
+
+    def channels_of_level(self, level: int) -> int:
+        """Channels of grid level ``level`` (0 = finest)."""
+        return self.level_channels[level] if level < len(self.level_channels) else 1
+
+    def grid_channels(self, n_grids: int) -> int:
+        """Channels of the stacked grids (the synthesis input) when ``n_grids`` levels exist."""
+        return sum(self.channels_of_level(level) for level in range(n_grids))
 
     def synthesis_string(self) -> str:
         """The synthesis layers in Cool-chic's comma-separated notation."""
@@ -93,16 +116,24 @@ def parse_synthesis(text: str) -> tuple[SynthesisLayer, ...]:
     return tuple(SynthesisLayer.parse(part) for part in text.split(",") if part.strip())
 
 
-#: Named decoders. ``paper``: CLRIC's hop-like function (≈ 25 MAC per image pixel);
-#: ``lite``: a cheaper one (≤ 10 MAC per image pixel).
+#: Named decoders. ``paper``: CLRIC's hop-like function (≈ 25 MAC per image pixel, one channel
+#: per level: Table 1); ``wide``: the same function with 4 channels at the latent's own
+#: resolution, so that the grids can hold every latent value and the quality can reach the
+#: VAE's ceiling (docs/codec.md §4; ≈ 55 MAC per image pixel); ``lite``: a cheaper one
+#: (≤ 10 MAC per image pixel).
 PRESETS: dict[str, ArchConfig] = {
     "paper": ArchConfig(),
+    "wide": ArchConfig(level_channels=(4,)),
     "lite": ArchConfig(
         arm_context=8,
         arm_hidden_layers=1,
         synthesis=parse_synthesis("16-1-linear-relu,4-1-linear-none,4-3-residual-none"),
     ),
 }
+
+
+#: The preset of the command line, the notebooks and ``clric eval`` when none is named.
+DEFAULT_PRESET = "wide"
 
 
 def get_preset(name: str) -> ArchConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -27,17 +28,24 @@ def grid_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]]
 
 
 class LatentGrids(nn.Module):
-    """One single-channel grid per level, initialised at zero (nothing to transmit yet)."""
+    """The grids of every level (1 × c_i × h_i × w_i), initialised at zero (nothing to send yet).
 
-    def __init__(self, height: int, width: int, n_levels: int) -> None:
+    ``channels(i)`` gives c_i, the channels of level i (Cool-chic's ``n_ft_per_res``): one per
+    level in the paper's function, more where the latent needs more values per position.
+    """
+
+    def __init__(self, height: int, width: int, n_levels: int,
+                 channels: Callable[[int], int] = lambda level: 1) -> None:
         super().__init__()
         self.shapes = grid_shapes(height, width, n_levels)
+        self.channels = [channels(level) for level in range(len(self.shapes))]
         self.params = nn.ParameterList(
-            nn.Parameter(torch.zeros(1, 1, h, w)) for h, w in self.shapes
+            nn.Parameter(torch.zeros(1, c, h, w))
+            for c, (h, w) in zip(self.channels, self.shapes, strict=True)
         )
 
     def values(self) -> list[torch.Tensor]:
-        """The continuous grid values (parameters × gain), finest first."""
+        """The continuous grid values (parameters × gain), finest level first."""
         return [LATENT_GAIN * p for p in self.params]
 
     @torch.no_grad()
@@ -48,4 +56,4 @@ class LatentGrids(nn.Module):
 
     def count(self) -> int:
         """Number of grid values to transmit."""
-        return sum(h * w for h, w in self.shapes)
+        return sum(c * h * w for c, (h, w) in zip(self.channels, self.shapes, strict=True))

@@ -2,8 +2,8 @@
 
 The overfitted function's cost is counted analytically from its architecture:
 
-* ARM: per grid value, each hidden layer is a C×C matrix-vector product (C² MACs) and the
-  output layer gives (μ, log b) from C inputs (2C MACs);
+* ARM: per grid value (every channel of every level), each hidden layer is a C×C
+  matrix-vector product (C² MACs) and the output layer gives (μ, log b) from C inputs (2C MACs);
 * upsampling: each 2× step runs two 1-D polyphase passes (columns, then rows) over all the
   channels stacked so far; every output sample of a pass costs ``taps`` MACs (the taps of its
   phase). Outputs are counted before the crop to the next level's size, as computed;
@@ -66,11 +66,17 @@ def arm_macs_per_value(arch: ArchConfig) -> int:
     return arch.arm_hidden_layers * c * c + 2 * c
 
 
-def upsampling_macs(shapes: list[tuple[int, int]], taps: int) -> int:
-    """MACs of all 2× steps, coarsest to finest, given the grid shapes (finest first)."""
+def upsampling_macs(shapes: list[tuple[int, int]], taps: int,
+                    channels_per_level: list[int] | None = None) -> int:
+    """MACs of all 2× steps, coarsest to finest, given the grid shapes (finest first).
+
+    ``channels_per_level`` (default: one per level) gives c_i; a step upsamples every channel
+    of the coarser levels stacked so far.
+    """
+    counts = channels_per_level or [1] * len(shapes)
     total = 0
     for level in range(len(shapes) - 2, -1, -1):
-        channels = len(shapes) - 1 - level  # levels stacked so far, upsampled together
+        channels = sum(counts[level + 1 :])  # channels stacked so far, upsampled together
         h, w = shapes[level + 1]
         total += channels * taps * (h * 2 * w)  # pass 1: columns, h × 2w outputs
         total += channels * taps * (2 * h * 2 * w)  # pass 2: rows, 2h × 2w outputs
@@ -78,8 +84,8 @@ def upsampling_macs(shapes: list[tuple[int, int]], taps: int) -> int:
 
 
 def synthesis_macs_per_latent_pixel(arch: ArchConfig, n_levels: int) -> int:
-    """Σ in·out·k² over the synthesis layers; the first layer sees the L stacked grids."""
-    total, channels = 0, n_levels
+    """Σ in·out·k² over the synthesis layers; the first layer sees the Σ c_i grid channels."""
+    total, channels = 0, arch.grid_channels(n_levels)
     for layer in arch.synthesis:
         total += channels * layer.out_channels * layer.kernel**2
         channels = layer.out_channels
@@ -91,12 +97,13 @@ def decoder_macs(arch: ArchConfig | str, height: int, width: int) -> MacBreakdow
     arch = get_preset(arch) if isinstance(arch, str) else arch
     h, w = math.ceil(height / 8), math.ceil(width / 8)
     shapes = grid_shapes(h, w, arch.n_levels)
-    n_values = sum(a * b for a, b in shapes)
+    channels = [arch.channels_of_level(level) for level in range(len(shapes))]
+    n_values = sum(c * a * b for c, (a, b) in zip(channels, shapes, strict=True))
     return MacBreakdown(
         height=8 * h,
         width=8 * w,
         arm=n_values * arm_macs_per_value(arch),
-        upsampling=upsampling_macs(shapes, arch.upsampling_taps),
+        upsampling=upsampling_macs(shapes, arch.upsampling_taps, channels),
         synthesis=h * w * synthesis_macs_per_latent_pixel(arch, len(shapes)),
     )
 

@@ -26,7 +26,7 @@ class ForwardResult:
 
     y_hat: torch.Tensor  # 1 × latent_channels × h × w
     bits: torch.Tensor  # scalar: total rate of the grids, in bits
-    grids: list[torch.Tensor]  # the (relaxed) quantized grid values, finest first
+    grids: list[torch.Tensor]  # the (relaxed) quantized grids, finest first, 1×c×h×w each
 
 
 class OverfittedLatentModel(nn.Module):
@@ -36,10 +36,10 @@ class OverfittedLatentModel(nn.Module):
         super().__init__()
         self.arch = arch
         self.latent_size = (height, width)
-        self.grids = LatentGrids(height, width, arch.n_levels)
+        self.grids = LatentGrids(height, width, arch.n_levels, arch.channels_of_level)
         self.arm = Arm(arch.arm_context, arch.arm_hidden_layers)
         self.upsampling = Upsampling(len(self.grids.shapes), arch.upsampling_taps)
-        self.synthesis = Synthesis(len(self.grids.shapes), arch.synthesis)
+        self.synthesis = Synthesis(sum(self.grids.channels), arch.synthesis)
 
     def networks(self) -> dict[str, nn.Module]:
         """The three transmitted networks, by the names the bitstream uses."""

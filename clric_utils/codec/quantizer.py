@@ -2,6 +2,13 @@
 
 Training relaxes ``round`` in three stages: soft-rounding plus uniform noise (annealed),
 then a straight-through estimator, then true rounding.
+
+Two forms of the first stage: ``softround`` = s_T(x) + u, the one the trainer uses, and
+``softround-twice`` = s_T(s_T(x) + u), the form of C3 (§3.2) and Cool-chic (after Agustsson &
+Theis 2020), whose outer s_T pulls the noisy value back towards an integer. Measured on `house`
+latents (docs/codec.md, "Quantization proxy"; ``benchmarks/quantization_proxy.py``), the
+reference form leaves the latent MSE about twice as high at the same schedule, so it is kept
+as an option (``Hyperparameters.softround_mode``), not the default.
 """
 
 from __future__ import annotations
@@ -9,6 +16,9 @@ from __future__ import annotations
 import math
 
 import torch
+
+#: The two relaxed forms of the first training stage (see the module's docstring).
+SOFTROUND_MODES = ("softround", "softround-twice")
 
 
 def soft_round(x: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -29,8 +39,9 @@ def quantize(
 
     Args:
         x: continuous values.
-        mode: ``"softround"`` (s_T(x) + u, u ~ U(−noise, noise)), ``"ste"`` (round in the
-            forward pass, identity gradient) or ``"hard"`` (round, no gradient).
+        mode: ``"softround"`` (s_T(x) + u, u ~ U(−noise, noise)), ``"softround-twice"``
+            (s_T(s_T(x) + u)), ``"ste"`` (round in the forward pass, identity gradient) or
+            ``"hard"`` (round, no gradient).
         temperature: soft-rounding temperature T.
         noise: half-width of the additive uniform noise.
         generator: random generator, so that a seed fixes the noise.
@@ -42,7 +53,8 @@ def quantize(
         return torch.round(x)
     if mode == "ste":
         return x + (torch.round(x) - x).detach()
-    if mode == "softround":
+    if mode in SOFTROUND_MODES:
         u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        return soft_round(x, temperature) + noise * (2.0 * u - 1.0)
+        noisy = soft_round(x, temperature) + noise * (2.0 * u - 1.0)
+        return soft_round(noisy, temperature) if mode == "softround-twice" else noisy
     raise ValueError(f"unknown quantization mode {mode!r}")

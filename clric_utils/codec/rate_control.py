@@ -1,9 +1,9 @@
 """Rate control: find the λ whose fit lands on a target rate (bits per image pixel).
 
 The rate of a fit falls monotonically (up to training noise) as λ grows, and log(bpp) is close
-to linear in log(λ). We therefore search in the log domain: a first guess interpolated in
-``schedule.LAMBDA_CALIBRATION`` (log-log), secant steps with the calibration's local slope
-until the target is bracketed, then regula falsi
+to linear in log(λ). We therefore search in the log domain: a first guess interpolated in the
+preset's ``schedule.LAMBDA_CALIBRATION`` (log-log), secant steps with the calibration's local
+slope until the target is bracketed, then regula falsi
 between the closest λ with too many bits and the closest λ with too few (bisection in log λ
 when the secant would leave that bracket or creep). Each fit is warm-started from the fit whose
 λ is nearest, which is both faster to converge and smoother in λ than a cold start.
@@ -18,7 +18,7 @@ from collections.abc import Callable
 import torch
 
 from ..errors import ParameterError
-from .schedule import LAMBDA_CALIBRATION
+from .schedule import lambda_calibration
 from .train import FitResult, fit
 
 
@@ -32,9 +32,9 @@ def estimated_bpp(result: FitResult) -> float:
 MIN_ABS_SLOPE = 0.15
 
 
-def _calibration_segment(log_bpp: float) -> tuple[float, float, float]:
-    """(log λ, log bpp, slope) of the calibration segment nearest to ``log_bpp``."""
-    points = sorted((math.log(b), math.log(lm)) for lm, b in LAMBDA_CALIBRATION)  # by rate
+def _calibration_segment(log_bpp: float, preset: str | None) -> tuple[float, float, float]:
+    """(log λ, log bpp, slope) of ``preset``'s calibration segment nearest to ``log_bpp``."""
+    points = sorted((math.log(b), math.log(lm)) for lm, b in lambda_calibration(preset))
     # The first segment whose upper end reaches log_bpp, else the last one (extrapolation).
     index = next((i for i in range(1, len(points)) if log_bpp <= points[i][0]), len(points) - 1)
     (y0, x0), (y1, x1) = points[index - 1], points[index]
@@ -42,14 +42,14 @@ def _calibration_segment(log_bpp: float) -> tuple[float, float, float]:
     return x0, y0, min(slope, -MIN_ABS_SLOPE)
 
 
-def initial_lambda(target_bpp: float) -> float:
-    """λ the calibration table predicts for ``target_bpp`` (log-log interpolation).
+def initial_lambda(target_bpp: float, preset: str | None = None) -> float:
+    """λ ``preset``'s calibration table predicts for ``target_bpp`` (log-log interpolation).
 
     Clamped to the table's λ range: beyond it (rate ceiling, weight floor, other image sizes)
     extrapolation gives absurd values, and the search's own steps do better from the end.
     """
-    x0, y0, slope = _calibration_segment(math.log(target_bpp))
-    lmbdas = [lmbda for lmbda, _ in LAMBDA_CALIBRATION]
+    x0, y0, slope = _calibration_segment(math.log(target_bpp), preset)
+    lmbdas = [lmbda for lmbda, _ in lambda_calibration(preset)]
     guess = math.exp(x0 + (math.log(target_bpp) - y0) / slope)
     return min(max(guess, min(lmbdas)), max(lmbdas))
 
@@ -102,7 +102,9 @@ def fit_to_target_bpp(
     progress = fit_kwargs.get("progress", True)
 
     tried: list[tuple[float, float, FitResult]] = []  # (λ, measured bpp, fit)
-    lmbda = float(lmbda0) if lmbda0 is not None else initial_lambda(target)
+    preset = fit_kwargs.get("preset")
+    preset = preset if isinstance(preset, str) or preset is None else None  # custom: default
+    lmbda = float(lmbda0) if lmbda0 is not None else initial_lambda(target, preset)
     for step in range(int(max_steps)):
         init = min(tried, key=lambda t: abs(math.log(t[0] / lmbda)))[2] if tried else None
         result = fit(latent, image_size, lmbda, init=init, **fit_kwargs)
@@ -115,7 +117,7 @@ def fit_to_target_bpp(
                        f"(target {target:.4f})")
         if abs(bpp / target - 1) <= tolerance:
             return result
-        lmbda = _next_lambda(tried, target)
+        lmbda = _next_lambda(tried, target, preset)
 
     closest = min(tried, key=lambda t: abs(math.log(t[1] / target)) if t[1] > 0 else math.inf)
     message = (
@@ -129,17 +131,22 @@ def fit_to_target_bpp(
     return closest[2]
 
 
-def _next_lambda(tried: list[tuple[float, float, FitResult]], target: float) -> float:
+def _next_lambda(
+    tried: list[tuple[float, float, FitResult]], target: float, preset: str | None
+) -> float:
     """The next λ to try, from every (λ, bpp) measured so far."""
     log_target = math.log(target)
     points = [(math.log(lm), math.log(max(bpp, 1e-9))) for lm, bpp, _ in tried]
     high = [p for p in points if p[1] > log_target]  # too many bits: λ must grow
     low = [p for p in points if p[1] < log_target]  # too few bits: λ must shrink
     if not high or not low:
-        # No bracket yet: step from the nearest point with the calibration's local slope (or
-        # the measured one once two points exist), at most a factor 8 in λ per step.
-        x0, y0 = min(points, key=lambda p: abs(p[1] - log_target))
-        slope = _calibration_segment(y0)[2]
+        # No bracket yet: step on from the outermost λ tried in the direction the target lies
+        # (the largest λ when every fit had too many bits, the smallest when too few), with
+        # the calibration's local slope or the measured one, at most a factor 8 in λ per step.
+        # Starting from the outermost point (not the nearest in rate) never proposes a λ
+        # already tried, even where the measured rate is not monotone in λ.
+        x0, y0 = max(points) if high else min(points)
+        slope = _calibration_segment(y0, preset)[2]
         if len(points) >= 2:
             (xa, ya), (xb, yb) = points[-2], points[-1]
             if xa != xb:

@@ -29,16 +29,21 @@ class Effort:
         return self.softround_iterations + self.ste_iterations + self.finetune_iterations
 
 
-#: Sized on a 64×96 latent (one 512×768 image), ``paper`` preset, 1 thread, with other jobs on
-#: the same 2-core machine: ≈ 13 ms (CPU) per iteration, so ``medium`` ≈ 44 s and ``fast`` ≈ 15 s
-#: of CPU per image, wall time the same when a core is free (docs/codec.md, "Efforts").
+#: Sized on a 64×96 latent (one 512×768 image), 1 thread: ≈ 12 ms per iteration for ``paper`` and
+#: ≈ 19 ms for ``wide`` (its ARM sees 3.25× the values), so ``medium`` (2 200 iterations) takes
+#: ≈ 42 s with ``wide``, as long as package 0.1's ``paper``/``medium`` (3 400 iterations) did
+#: (``benchmarks/encode_speed.py`` measures both in one run; docs/codec.md, "Efforts").
 EFFORTS: dict[str, Effort] = {
     "fast": Effort("fast", softround_iterations=1000, ste_iterations=150, finetune_iterations=50),
-    "medium": Effort("medium", softround_iterations=3000, ste_iterations=300,
+    "medium": Effort("medium", softround_iterations=1800, ste_iterations=300,
                      finetune_iterations=100),
     "slow": Effort("slow", softround_iterations=12000, ste_iterations=1000,
                    finetune_iterations=300, check_every=200),
 }
+
+
+#: The effort of the command line, the API and ``clric eval`` when none is named.
+DEFAULT_EFFORT = "medium"
 
 
 def get_effort(name: str | Effort) -> Effort:
@@ -69,18 +74,42 @@ class Hyperparameters:
     # Cool-chic's ≈ 1e-3 on [0, 1] pixels), so the threshold is larger than Cool-chic's 0.1;
     # it only acts on the rare spikes, Adam normalises the rest.
     grad_clip: float = 1.0
+    # Phase 1's relaxation of rounding: "softround" (s_T(x) + u) or C3's "softround-twice"
+    # (s_T(s_T(x) + u)); measured in docs/codec.md ("Quantization proxy").
+    softround_mode: str = "softround"
+    # Start from ŷ₀ = Δ·round(y/Δ) where the architecture allows it and λ ≤ the limit
+    # (codec/latent_start.py); otherwise, and when False, every grid starts at zero as in
+    # Cool-chic. Measured on kodim23 (wide, medium): at λ = 0.1 the start gives 27.22 dB at
+    # 0.105 bpp against 26.48 dB at 0.112 from zero; at λ = 0.3 the same 25.9 dB costs 0.071
+    # bpp against 0.057 from zero; at λ = 1 and 10 zero is better too.
+    latent_start: bool = True
+    latent_start_max_lambda: float = 0.1
+    # After a latent start, phase 1 trains the synthesis at this fraction of the learning rate:
+    # at lr 1e-2, Adam rescales its ±Δ identity weights by ~30 % per step and the start is lost.
+    latent_start_synthesis_lr_scale: float = 0.1
 
 
 HYPERPARAMETERS = Hyperparameters()
 
-#: Calibration (λ, mean estimated bpp) on Kodak 1 and 13 through the seeded ``tiny`` VAE,
-#: ``paper`` preset, 3 600 soft-round iterations (docs/codec.md, "λ grid"); the rate saturates
-#: below λ ≈ 0.1. λ weighs bits per *image* pixel against the MSE of the scaled latent
-#: (variance ≈ 1). To be re-measured on the ``house`` VAE.
-LAMBDA_CALIBRATION: tuple[tuple[float, float], ...] = (
-    (30.0, 0.0168), (10.0, 0.0271), (3.0, 0.0458), (1.0, 0.0723), (0.3, 0.1003),
-    (0.1, 0.1101), (0.03, 0.1185), (0.01, 0.1202),
-)
+#: Calibration per preset: (λ, mean real bpp) on Kodak through the ``house`` VAE at the default
+#: effort, largest λ first (docs/codec.md, "λ grid"; ``benchmarks/lambda_calibration.py``).
+#: λ weighs bits per *image* pixel against the MSE of the scaled latent (variance ≈ 1).
+#: Rate control starts from it; ``clric eval`` sweeps its λ values.
+LAMBDA_CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
+    "wide": ((30.0, 0.0160), (10.0, 0.0202), (1.0, 0.0393), (0.3, 0.0565), (0.1, 0.105),
+             (0.01, 0.20), (0.001, 0.27)),
+    "paper": ((10.0, 0.019), (1.0, 0.034), (0.1, 0.066)),
+    "lite": ((10.0, 0.019), (1.0, 0.034), (0.1, 0.066)),
+}
 
-#: λ values spanning the useful rate range, largest λ (lowest rate) first.
-LAMBDA_GRID: tuple[float, ...] = tuple(lmbda for lmbda, _ in LAMBDA_CALIBRATION)
+
+def lambda_calibration(preset: str | None) -> tuple[tuple[float, float], ...]:
+    """The calibration of ``preset`` (the default preset's for custom architectures)."""
+    from .arch import DEFAULT_PRESET
+
+    return LAMBDA_CALIBRATION.get(preset or DEFAULT_PRESET, LAMBDA_CALIBRATION[DEFAULT_PRESET])
+
+
+def lambda_grid(preset: str | None = None) -> tuple[float, ...]:
+    """λ values spanning ``preset``'s useful rate range, largest λ (lowest rate) first."""
+    return tuple(lmbda for lmbda, _ in lambda_calibration(preset))

@@ -1,4 +1,4 @@
-"""Synthesis: from the upsampled grids (L channels) to the latent estimate ŷ (4 channels).
+"""Synthesis: from the upsampled grids (Σ c_i channels) to the latent estimate ŷ (4 channels).
 
 1×1 convolutions first (cheap, wide), then 3×3 residual convolutions (Cool-chic §3.1).
 The output is a VAE latent, so there is no clamp to [0, 1] and no 8-bit rounding.

@@ -22,9 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ParameterError
-from .arch import ArchConfig, get_preset
+from .arch import DEFAULT_PRESET, ArchConfig, get_preset
+from .latent_start import start_from_latent, starting_step, supports_latent_start
 from .model import OverfittedLatentModel
-from .schedule import HYPERPARAMETERS, Effort, Hyperparameters, get_effort
+from .schedule import DEFAULT_EFFORT, HYPERPARAMETERS, Effort, Hyperparameters, get_effort
 from .weight_quant import quantize_network_weights, total_weight_bits
 
 if TYPE_CHECKING:
@@ -78,7 +79,7 @@ def validate_lambda(lmbda: float) -> float:
     if not math.isfinite(value) or value <= 0:
         raise ParameterError(
             f"λ (lmbda) must be finite and > 0, got {lmbda!r}; larger λ = fewer bits "
-            "(typical 0.01 … 30, see clric_utils.codec.schedule.LAMBDA_GRID)"
+            "(typical 0.001 … 30, see clric_utils.codec.schedule.lambda_grid)"
         )
     return value
 
@@ -146,6 +147,7 @@ class _Trainer:
         self.model, self.latent, self.lmbda, self.n_pixels = model, latent, lmbda, n_pixels
         self.generator, self.hp, self.bar, self.history = generator, hp, bar, history
         self.weight_bits = 0.0  # constant term once the networks are quantized
+        self.synthesis_lr_scale = 1.0  # phase 1's synthesis learning rate, relative
         self.iteration = 0
 
     def terms(self, mode: str, temperature: float = 0.3, noise: float = 0.25):
@@ -182,14 +184,18 @@ class _Trainer:
         if n <= 0:
             return
         hp, params = self.hp, list(self.model.parameters())
-        optimizer = torch.optim.Adam(params, lr=hp.learning_rate, fused=True)  # 4× faster on CPU
+        synthesis = list(self.model.synthesis.parameters())
+        others = [p for p in params if all(p is not s for s in synthesis)]
+        groups = [{"params": others},
+                  {"params": synthesis, "lr": hp.learning_rate * self.synthesis_lr_scale}]
+        optimizer = torch.optim.Adam(groups, lr=hp.learning_rate, fused=True)  # 4× faster on CPU
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=n)
         best = _Best(self.model)
         for i in range(n):
             frac = i / max(n - 1, 1)
             temperature = hp.temperature[0] + (hp.temperature[1] - hp.temperature[0]) * frac
             noise = hp.noise[0] + (hp.noise[1] - hp.noise[0]) * frac
-            loss, _, _ = self.terms("softround", temperature, noise)
+            loss, _, _ = self.terms(hp.softround_mode, temperature, noise)
             self.step(optimizer, loss, params)
             schedule.step()
             if (i + 1) % check_every == 0 or i == n - 1:
@@ -227,8 +233,8 @@ def fit(
     latent: torch.Tensor,
     image_size: tuple[int, int],
     lmbda: float,
-    preset: str | ArchConfig = "paper",
-    effort: str | Effort = "medium",
+    preset: str | ArchConfig = DEFAULT_PRESET,
+    effort: str | Effort = DEFAULT_EFFORT,
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
@@ -277,6 +283,11 @@ def fit(
             if init.model.arch != arch or init.model.latent_size != model.latent_size:
                 raise ParameterError("init must come from a fit with the same preset and latent")
             model.load_state_dict(init.model.state_dict())
+        started = False
+        if (init is None and hyperparameters.latent_start and supports_latent_start(arch)
+                and lmbda <= hyperparameters.latent_start_max_lambda):
+            start_from_latent(model, latent, starting_step(lmbda))
+            started = True
         generator = torch.Generator(device=device).manual_seed(seed)
         history: list[dict] = []
         bar = tqdm(total=plan.total_iterations, desc=f"fit λ={lmbda:g}", disable=not progress,
@@ -284,6 +295,8 @@ def fit(
         trainer = _Trainer(model, latent, lmbda, n_pixels, generator, hyperparameters, bar,
                            history)
         hp = hyperparameters
+        if started:
+            trainer.synthesis_lr_scale = hp.latent_start_synthesis_lr_scale
         try:
             trainer.softround_phase(plan.softround_iterations, plan.check_every)
             trainer.ste_phase(plan.ste_iterations, hp.ste_learning_rate, True, "ste",

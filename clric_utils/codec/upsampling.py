@@ -78,7 +78,7 @@ class Upsampling(nn.Module):
         )
 
     def forward(self, grids: list[torch.Tensor]) -> torch.Tensor:
-        """Stack the grids (finest first, each 1×1×h_i×w_i) into 1×L×h_0×w_0."""
+        """Stack the grids (finest first, each 1×c_i×h_i×w_i) into 1×(Σ c_i)×h_0×w_0."""
         stack = grids[-1]
         for level in range(len(grids) - 2, -1, -1):
             kernel = self.kernels[level]

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..codec.arch import DEFAULT_PRESET, PRESETS
+from ..codec.schedule import DEFAULT_EFFORT, EFFORTS
 from ..errors import ClricError
 
-#: λ used when neither --lmbda nor --target-bpp is given: the middle of LAMBDA_GRID (30 … 0.01).
+#: λ used when neither --lmbda nor --target-bpp is given: the middle of the λ grid (30 … 0.001).
 DEFAULT_LAMBDA = 1.0
 
 
@@ -26,8 +28,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            f"(default {DEFAULT_LAMBDA:g})")
     rate.add_argument("--target-bpp", type=float, default=None,
                       help="search λ so that the file has about this many bits per pixel")
-    parser.add_argument("--preset", default="paper", help="decoder architecture (paper, lite)")
-    parser.add_argument("--effort", default="medium", help="training effort (fast, medium, slow)")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
+                        help=f"decoder architecture: wide (reaches the VAE's quality), paper "
+                             f"(the paper's ≈ 25 MAC/pixel), lite (default {DEFAULT_PRESET})")
+    parser.add_argument("--effort", default=DEFAULT_EFFORT, choices=list(EFFORTS),
+                        help=f"training effort (default {DEFAULT_EFFORT})")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the fit")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, …)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..codec.arch import PRESETS
+from ..codec.arch import DEFAULT_PRESET, PRESETS
 from ..codec.schedule import EFFORTS
 from ..errors import ImageReadError, ParameterError
 from ..evaluation.codecs import CODECS
@@ -75,7 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="metrics to compute; the others are written as NaN (default: all)",
     )
     parser.add_argument(
-        "--preset", choices=sorted(PRESETS), help="CLRIC decoder preset (codec clric only)"
+        "--preset", choices=sorted(PRESETS),
+        help=f"CLRIC decoder preset (codec clric only; default {DEFAULT_PRESET})"
     )
     parser.add_argument(
         "--effort", choices=list(EFFORTS), help="CLRIC encoding effort (codec clric only)"

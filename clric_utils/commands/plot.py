@@ -37,7 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="M",
         help="one panel per metric (default: all)",
     )
-    parser.add_argument("--anchor", default="jpeg", help="codec for the BD-rate table")
+    parser.add_argument("--anchor", nargs="+", default=["jpeg", "webp", "avif", "latent-quant"],
+                        help="codecs to compute BD-rates against, one table each "
+                             "(default: jpeg webp avif latent-quant)")
 
 
 def find_csvs(sources: list[Path]) -> list[Path]:
@@ -64,18 +66,22 @@ def find_csvs(sources: list[Path]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     """Write the figures and print the BD-rate table."""
     from ..evaluation.plots import load_results, plot_rd
-    from ..evaluation.summary import bd_rate_table
+    from ..evaluation.summary import bd_rate_table, format_bd_table
 
     csvs = find_csvs(args.results)
     for path in csvs:
         out = args.out / f"{path.stem}_rd.png"
-        frame = load_results([path]).drop_duplicates(["image", "codec", "vae", "parameter"])
+        frame = load_results([path])
         plot_rd(frame, args.metrics, out, title=path.stem)
         print(f"wrote {out}")
-        if args.anchor in set(frame["codec"]):
-            table = bd_rate_table(frame, args.anchor, args.metrics)
-            print(f"{path.name}: BD-rate (%) against {args.anchor} "
-                  "(negative: fewer bits for the same quality)")
-            with pd.option_context("display.width", 160, "display.max_columns", 20):
-                print(table.to_string(index=False, float_format=lambda v: f"{v:+.2f}"))
+        for anchor in args.anchor:
+            if anchor not in set(frame["codec"]):
+                continue
+            table = format_bd_table(bd_rate_table(frame, anchor, args.metrics), args.metrics)
+            print(f"{path.name}: BD-rate against {anchor} over the quality range both curves "
+                  "cover (negative: fewer bits for the same quality; 'no overlap' below "
+                  "1 dB PSNR, 0.01 MS-SSIM, 0.05 LPIPS, 0.03 DISTS)")
+            with pd.option_context("display.width", 250, "display.max_columns", 20,
+                                   "display.max_colwidth", 40):
+                print(table.to_string(index=False))
     return 0

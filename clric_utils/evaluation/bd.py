@@ -90,5 +90,38 @@ def bd_metric(
     return float(_average_gap(log_ra, ma, log_rt, mt, method))
 
 
+#: Smallest quality overlap (in the metric's units) over which a BD-rate is reported: below it
+#: the two curves share too little of their range for an average to mean anything, and the
+#: result is "no overlap" instead of a number.
+MIN_OVERLAP = {"psnr": 1.0, "ms_ssim": 0.01, "lpips_alex": 0.05, "lpips_vgg": 0.05, "dists": 0.03}
+
+
+def quality_overlap(
+    metric_anchor: Sequence[float], metric_test: Sequence[float]
+) -> tuple[float, float]:
+    """(low, high) of the quality range both curves cover (low ≥ high: no overlap)."""
+    ma = np.asarray(metric_anchor, dtype=np.float64)
+    mt = np.asarray(metric_test, dtype=np.float64)
+    return float(max(ma.min(), mt.min())), float(min(ma.max(), mt.max()))
+
+
+def bd_rate_over_overlap(
+    rate_anchor: Sequence[float],
+    metric_anchor: Sequence[float],
+    rate_test: Sequence[float],
+    metric_test: Sequence[float],
+    metric: str,
+    method: str = "pchip",
+) -> tuple[float | None, float, float]:
+    """(BD-rate % or None, low, high): None when the quality overlap is below MIN_OVERLAP.
+
+    The BD-rate integrates over exactly [low, high], the quality range both curves cover.
+    """
+    low, high = quality_overlap(metric_anchor, metric_test)
+    if high - low < MIN_OVERLAP.get(metric, 0.0) or not high > low:
+        return None, low, high
+    return bd_rate(rate_anchor, metric_anchor, rate_test, metric_test, method), low, high
+
+
 #: The usual name of :func:`bd_metric` when the metric is PSNR.
 bd_psnr: Callable[..., float] = bd_metric

@@ -233,7 +233,7 @@ class ClricCodec:
     """Adapter to ``clric_utils.codec_api.compress`` / ``decompress``; parameter = λ.
 
     λ weighs ``MSE(latent) + λ · bits / (H·W)``; larger λ = fewer bits. The default grid is
-    the codec's own ``clric_utils.codec.schedule.LAMBDA_GRID``.
+    the preset's ``clric_utils.codec.schedule.lambda_grid``.
     """
 
     name = "clric"
@@ -249,29 +249,30 @@ class ClricCodec:
         seed: int | None = 0,
     ) -> None:
         from .. import codec_api
-        from ..codec.arch import get_preset
-        from ..codec.schedule import LAMBDA_GRID, get_effort
+        from ..codec.arch import DEFAULT_PRESET, get_preset
+        from ..codec.schedule import DEFAULT_EFFORT, get_effort, lambda_grid
 
         if preset is not None:
             get_preset(preset)  # an unknown name fails here, not after the first image
         if effort is not None:
             get_effort(effort)
         self.api = codec_api
-        self.parameters: tuple[float, ...] = tuple(LAMBDA_GRID)
+        self.parameters: tuple[float, ...] = lambda_grid(preset)
         self.vae = _require_vae(vae, self.name)
         self.device = device
-        # Only options the user set are passed, so codec_api's own defaults apply otherwise.
-        self.options = {
-            key: value
-            for key, value in {"preset": preset, "effort": effort, "seed": seed}.items()
-            if value is not None
+        #: The settings of every encode (the API's defaults where none was given); they go
+        #: into each result row's provenance.
+        self.settings = {
+            "preset": preset or DEFAULT_PRESET,
+            "effort": effort or DEFAULT_EFFORT,
+            "seed": 0 if seed is None else int(seed),
         }
 
     def encode(self, image: np.ndarray, parameter: float) -> bytes:
         """Overfit CLRIC to ``image`` at λ = ``parameter`` and return the file bytes."""
         result = self.api.compress(
             image, vae=self.vae, lmbda=float(parameter), device=self.device, progress=False,
-            **self.options,
+            **self.settings,
         )  # fmt: skip
         return bytes(result.data)
 

@@ -40,18 +40,36 @@ def load_results(source: pd.DataFrame | str | Path | Iterable[str | Path]) -> pd
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
 
 
+#: The columns that tell one rate-distortion curve from another (``preset`` where present).
+CURVE_COLUMNS = ("codec", "vae", "preset")
+
+
+def curve_columns(frame: pd.DataFrame) -> list[str]:
+    """The CURVE_COLUMNS that ``frame`` has."""
+    return [column for column in CURVE_COLUMNS if column in frame.columns]
+
+
 def rd_means(frame: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Data-set mean bpp and metrics per (codec, vae, parameter), sorted by rate."""
+    """Data-set mean bpp and metrics per curve (codec, vae, preset) and parameter, by rate."""
     # ``images`` counts the rows behind each mean, to spot a partially finished sweep.
-    grouped = frame.groupby(["codec", "vae", "parameter"], dropna=False)
+    keys = curve_columns(frame)
+    # As text, NaN keys (an all-empty column reads as float) would not group or match.
+    frame = frame.astype({key: object for key in keys}).fillna({key: "none" for key in keys})
+    if "image" in frame.columns:  # a point remeasured (other effort, version): the newest row
+        frame = frame.drop_duplicates(["image", *keys, "parameter"], keep="last")
+    grouped = frame.groupby([*keys, "parameter"], dropna=False)
     means = grouped[["bpp", *metrics]].mean(numeric_only=True).reset_index()
     means["images"] = grouped.size().to_numpy()
-    return means.sort_values(["codec", "vae", "bpp", "parameter"]).reset_index(drop=True)
+    return means.sort_values([*keys, "bpp", "parameter"]).reset_index(drop=True)
 
 
-def _curve_label(codec: str, vae: str) -> str:
-    """Legend entry: the codec, plus its VAE when it uses one."""
-    return codec if vae in ("none", "") or pd.isna(vae) else f"{codec} ({vae})"
+def curve_label(codec: str, vae: str, preset: str = "none") -> str:
+    """Legend entry: the codec, its preset and its VAE where they apply."""
+    def given(value) -> bool:
+        return not (pd.isna(value) or value in ("none", ""))
+
+    name = f"{codec} {preset}" if given(preset) else codec
+    return f"{name} ({vae})" if given(vae) else name
 
 
 def plot_rd(
@@ -68,11 +86,12 @@ def plot_rd(
     means = rd_means(frame, metrics)
     figure = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
     axes = figure.subplots(1, len(metrics), squeeze=False)[0]
-    keys = means[["codec", "vae"]].drop_duplicates().itertuples(index=False, name=None)
+    columns = curve_columns(means)
+    keys = means[columns].drop_duplicates().itertuples(index=False, name=None)
     colours = {key: f"C{i}" for i, key in enumerate(keys)}
     for axis, metric in zip(axes, metrics, strict=True):
-        for (codec, vae), curve in means.groupby(["codec", "vae"], sort=False, dropna=False):
-            label, colour = _curve_label(codec, vae), colours[(codec, vae)]
+        for key, curve in means.groupby(columns, sort=False, dropna=False):
+            label, colour = curve_label(*key), colours[key]
             values = curve[metric]
             if values.isna().all():
                 continue

@@ -10,18 +10,19 @@ import pandas as pd
 
 from ..errors import ClricError
 from ..metrics.quality import METRIC_NAMES
-from .bd import bd_rate
-from .plots import load_results, rd_means
+from .bd import bd_rate_over_overlap
+from .plots import curve_columns, load_results, rd_means
 
 
 def mean_table(
     results: pd.DataFrame | str | Path | Iterable[str | Path],
     metrics: Sequence[str] = METRIC_NAMES,
 ) -> pd.DataFrame:
-    """Data-set means of bpp, metrics and timings per (codec, vae, parameter)."""
+    """Data-set means of bpp, metrics and timings per curve (codec, vae, preset) and parameter."""
     frame = load_results(results)
     means = rd_means(frame, [*metrics, "encode_s", "decode_s"])
-    return means[["codec", "vae", "parameter", "images", "bpp", *metrics, "encode_s", "decode_s"]]
+    return means[[*curve_columns(means), "parameter", "images", "bpp", *metrics, "encode_s",
+                  "decode_s"]]
 
 
 def bd_rate_table(
@@ -32,23 +33,43 @@ def bd_rate_table(
 ) -> pd.DataFrame:
     """BD-rate (%) of every rated curve against ``anchor``, per metric, on data-set mean curves.
 
-    A cell is NaN where the curves do not overlap or have too few points.
+    Each BD-rate is computed over the quality range both curves cover, given beside it in the
+    column ``<metric>_overlap`` ("low–high"). Where that range is narrower than
+    ``bd.MIN_OVERLAP`` (1 dB PSNR, 0.01 MS-SSIM, 0.05 LPIPS, 0.03 DISTS) the value is NaN and
+    the overlap column says "no overlap"; so does a curve with too few points.
     """
     means = rd_means(load_results(results), metrics).dropna(subset=["bpp"])
-    curves = {key: curve for key, curve in means.groupby(["codec", "vae"], dropna=False)}
+    columns = curve_columns(means)
+    curves = {key: curve for key, curve in means.groupby(columns, dropna=False)}
     anchors = [key for key in curves if key[0] == anchor]
     if len(anchors) != 1:
         raise ClricError(f"need exactly one {anchor!r} curve as anchor, found {len(anchors)}")
     base = curves[anchors[0]]
     rows = []
-    for (codec, vae), curve in curves.items():
-        row: dict[str, object] = {"codec": codec, "vae": vae}
+    for key, curve in curves.items():
+        row: dict[str, object] = dict(zip(columns, key, strict=True))
         for metric in metrics:
+            value, low, high = None, math.nan, math.nan
             try:
-                row[metric] = bd_rate(
-                    base["bpp"], base[metric], curve["bpp"], curve[metric], method
+                value, low, high = bd_rate_over_overlap(
+                    base["bpp"], base[metric], curve["bpp"], curve[metric], metric, method
                 )
-            except ClricError:  # no overlap, NaN metric column, too few points
-                row[metric] = math.nan
+            except ClricError:  # NaN metric column, too few points
+                pass
+            row[metric] = math.nan if value is None else value
+            row[f"{metric}_overlap"] = "no overlap" if value is None else f"{low:.3g}–{high:.3g}"
         rows.append(row)
-    return pd.DataFrame(rows, columns=["codec", "vae", *metrics])
+    return pd.DataFrame(rows)
+
+
+def format_bd_table(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> pd.DataFrame:
+    """``bd_rate_table`` for printing: "−12.3 % over 24.1–26" or "no overlap" per metric."""
+    out = table[[c for c in table.columns if c in ("codec", "vae", "preset")]].copy()
+    for metric in metrics:
+        if metric not in table.columns:
+            continue
+        out[metric] = [
+            "no overlap" if math.isnan(value) else f"{value:+.1f} % over {span}"
+            for value, span in zip(table[metric], table[f"{metric}_overlap"], strict=True)
+        ]
+    return out

@@ -1,8 +1,10 @@
 """Run codecs over images and parameter grids, one CSV row per (image, codec, VAE, parameter).
 
 The CSV is the single source of truth: rows are appended (and flushed) as they finish, and a
-rerun skips every (image, codec, vae, parameter) already present, so an interrupted sweep
-resumes where it stopped.
+rerun skips every row already present, so an interrupted sweep resumes where it stopped. A
+row's key is its image, codec, VAE and parameter plus its provenance: the CLRIC preset, effort
+and seed, the SHA-256 of the VAE's weights and the package version. Changing any of them makes
+the sweep compute new rows instead of taking old ones for done.
 """
 
 from __future__ import annotations
@@ -21,22 +23,51 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .. import __version__
 from ..devices import check_device
 from ..errors import ClricError, ImageReadError, ParameterError
 from ..metrics.quality import METRIC_NAMES, all_metrics
 from .codecs import VAE_CODECS, Codec, make_codec
 
+#: What a row was made with, besides its codec, VAE and parameter (part of the resume key).
+PROVENANCE = ("preset", "effort", "seed", "vae_weights", "version")
+
 #: The CSV columns, in order.
 COLUMNS = (
-    "image", "codec", "vae", "parameter", "bytes", "bpp",
+    "image", "codec", "vae", "parameter", *PROVENANCE, "bytes", "bpp",
     *METRIC_NAMES,
     "encode_s", "decode_s",
 )  # fmt: skip
 
-#: ``vae`` column value of codecs that do not use a VAE (so one JPEG run serves every VAE).
+#: The columns of package 0.1's CSVs (no provenance): refused with a message, never resumed.
+COLUMNS_0_1 = tuple(c for c in COLUMNS if c not in PROVENANCE)
+
+#: ``vae`` column value of codecs that do not use a VAE (so one JPEG run serves every VAE);
+#: also the value of provenance fields that do not apply to a codec.
 NO_VAE = "none"
 
-Key = tuple[str, str, str, float]
+Key = tuple[str, ...]
+
+
+def row_key(row: Mapping[str, Any]) -> Key:
+    """The resume key of a row (CSV strings or values): parameter as a float, the rest as text."""
+    return (
+        str(row["image"]), str(row["codec"]), str(row["vae"]), repr(float(row["parameter"])),
+        *(str(row[name]) for name in PROVENANCE),
+    )
+
+
+def codec_provenance(codec: Codec, vae: Any) -> dict[str, str]:
+    """The provenance fields of ``codec``'s rows: its settings, the VAE's weights, the version."""
+    settings = getattr(codec, "settings", {})
+    weights = getattr(vae, "weights_sha256", None) if codec.uses_vae else None
+    return {
+        "preset": str(settings.get("preset", NO_VAE)),
+        "effort": str(settings.get("effort", NO_VAE)),
+        "seed": str(settings.get("seed", NO_VAE)),
+        "vae_weights": str(weights or NO_VAE),
+        "version": __version__,
+    }
 
 
 def format_parameter(value: float) -> str:
@@ -51,12 +82,18 @@ def read_done_keys(out_csv: Path) -> set[Key]:
         return set()
     with out_csv.open(newline="") as handle:
         reader = csv.DictReader(handle)
+        if tuple(reader.fieldnames or ()) == COLUMNS_0_1:
+            raise ClricError(
+                f"{out_csv} was written by clric-utils 0.1, without the provenance columns "
+                f"({', '.join(PROVENANCE)}) that decide which rows can be reused; write to a "
+                "new file"
+            )
         if tuple(reader.fieldnames or ()) != COLUMNS:
             raise ClricError(
                 f"{out_csv} has columns {reader.fieldnames}, expected {list(COLUMNS)}; "
                 "write to a new file"
             )
-        return {(row["image"], row["codec"], row["vae"], float(row["parameter"])) for row in reader}
+        return {row_key(row) for row in reader}
 
 
 def is_sweep_csv(path: Path | str) -> bool:
@@ -91,8 +128,12 @@ def evaluate_one(
     parameter: float,
     metrics: Sequence[str] = METRIC_NAMES,
     device: str = "cpu",
+    provenance: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Encode, decode and measure one image at one parameter; return the CSV row."""
+    """Encode, decode and measure one image at one parameter; return the CSV row.
+
+    ``provenance`` fills the PROVENANCE columns (default: all ``none``).
+    """
     start = time.perf_counter()
     data = codec.encode(image, parameter)
     encode_s = time.perf_counter() - start
@@ -110,6 +151,8 @@ def evaluate_one(
         "codec": codec.name,
         "vae": vae_label,
         "parameter": format_parameter(parameter),
+        **{name: NO_VAE for name in PROVENANCE},
+        **(provenance or {}),
         "bytes": size,
         "bpp": 8.0 * size / (height * width),
     }
@@ -169,7 +212,9 @@ def _worker_init(
     vae = _load_vae(vae_name, codec_names, device)
     codecs = {n: make_codec(n, vae=vae, device=device, **codec_options) for n in codec_names}
     labels = {n: _vae_label(c, vae, vae_name) for n, c in codecs.items()}
-    _WORKER.update(codecs=codecs, labels=labels, device=device, metrics=metrics)
+    provenance = {n: codec_provenance(c, vae) for n, c in codecs.items()}
+    _WORKER.update(codecs=codecs, labels=labels, provenance=provenance, device=device,
+                   metrics=metrics)
 
 
 def _worker_task(path: str, codec_name: str, parameter: float) -> dict[str, Any]:
@@ -184,6 +229,7 @@ def _worker_task(path: str, codec_name: str, parameter: float) -> dict[str, Any]
         parameter,
         _WORKER["metrics"],
         _WORKER["device"],
+        _WORKER["provenance"][codec_name],
     )
 
 
@@ -212,9 +258,9 @@ def run_sweep(
     name (``"*"``: every codec not named) to a list.
     Metrics not in ``metrics`` are written as NaN (LPIPS-vgg and DISTS are slow on a CPU).
 
-    Rows are resumed by (image, codec, vae, parameter) only: codec options (CLRIC preset,
-    effort, seed) and metrics are not part of the key, so a run with different options needs a
-    new ``out_csv``, or its rows would be taken as already done.
+    Rows are resumed by (image, codec, vae, parameter) and their provenance (CLRIC preset,
+    effort and seed, the VAE's weights hash, the package version): a run with other settings
+    adds rows beside the old ones. Metrics are not part of the key.
     """
     device = str(check_device(device))
     paths = [Path(p) for p in images]
@@ -236,6 +282,7 @@ def run_sweep(
     ]
     grids = _grids(built, parameters)
     labels = {codec.name: _vae_label(codec, vae, vae_name) for codec in built}
+    provenance = {codec.name: codec_provenance(codec, vae) for codec in built}
 
     out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
@@ -245,7 +292,8 @@ def run_sweep(
         for path in paths
         for codec in built
         for p in grids[codec.name]
-        if (path.name, codec.name, labels[codec.name], float(p)) not in done
+        if row_key({"image": path.name, "codec": codec.name, "vae": labels[codec.name],
+                    "parameter": p, **provenance[codec.name]}) not in done
     ]
     total = sum(len(grids[c.name]) for c in built) * len(paths)
 
@@ -270,7 +318,8 @@ def run_sweep(
                     cache = (path, _read_image(path))
                 write(
                     evaluate_one(
-                        cache[1], path.name, codec, labels[codec.name], parameter, metrics, device
+                        cache[1], path.name, codec, labels[codec.name], parameter, metrics, device,
+                        provenance[codec.name],
                     )
                 )
         else:

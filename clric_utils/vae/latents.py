@@ -9,6 +9,8 @@ Nothing here tracks gradients: the VAE is frozen (the codec's loss lives in late
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import math
 from pathlib import Path
 
@@ -53,6 +55,26 @@ class FrozenVae:
         self.latent_channels = int(model.config.latent_channels)
         self.downsampling = 2 ** (stages - 1)
         self.device = next(model.parameters()).device
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """SHA-256 identifying the weights.
+
+        Of the safetensors file a folder was loaded from (for ``house``: the hash its model
+        card states), else of the float32 state dict (names and values in sorted order), e.g.
+        for the seeded ``tiny`` VAE or a Hub download.
+        """
+        weights = Path(self.source) / "diffusion_pytorch_model.safetensors"
+        digest = hashlib.sha256()
+        if self.source and weights.is_file():
+            with weights.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+            return digest.hexdigest()
+        for key, value in sorted(self.model.state_dict().items()):
+            digest.update(key.encode())
+            digest.update(value.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+        return digest.hexdigest()
 
     def __repr__(self) -> str:
         """Short description: name, class, scaling factor, device."""

@@ -1,0 +1,84 @@
+"""Golden files: every format version this package ever wrote decodes to the same ŷ forever.
+
+The files and how they were made: tests/data/golden/README.md. Pinned like CompressAI pins its
+bitstreams: the SHA-256 of each file's bytes (the file itself never changes) and of the ŷ it
+decodes to (the decoder never changes what a file means).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from clric_utils.bitstream import decode_file, encode_integers, parse_header
+
+GOLDEN = Path(__file__).parent / "data" / "golden"
+
+#: name → (format version, level channels, SHA-256 of the file, SHA-256 of ŷ).
+FILES = {
+    "v1_paper_astronaut_64x96.clric": (
+        1, [1, 1, 1, 1, 1],
+        "53ded2a593618adc27d3b57ffab98e19b21ca02176e21d9dc8154850d1230f09",
+        "5c952a72e1741e142746d7a618490164cbab0343d3c06e551e6d8254076f3816",
+    ),
+    "v2_wide_astronaut_64x96.clric": (
+        2, [4, 1, 1, 1, 1],
+        "d50d6c4c4c0e275c7ae16dc777b380ba46038461a4362133c33087bb2432c3da",
+        "b0b610702452ffef75be531ec761d4702182cb6a4d1040458faac11495bdc078",
+    ),
+}
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.mark.parametrize("name", sorted(FILES))
+def test_golden_file_decodes_to_pinned_y_hat(name):
+    version, channels, file_hash, y_hash = FILES[name]
+    data = (GOLDEN / name).read_bytes()
+    assert _sha256(data) == file_hash
+    header = parse_header(data)
+    assert header.version == version
+    assert header.level_channels == channels
+    assert (header.image_height, header.image_width) == (64, 96)
+    y_hat = decode_file(data).y_hat
+    assert y_hat.shape == (1, 4, 8, 12)
+    assert _sha256(np.ascontiguousarray(y_hat, dtype="<f4").tobytes()) == y_hash
+
+
+def test_version_2_writer_reproduces_the_golden_file():
+    """Decoding the v2 golden file and writing its integers again gives the same bytes."""
+    data = (GOLDEN / "v2_wide_astronaut_64x96.clric").read_bytes()
+    decoded = decode_file(data)
+    header = decoded.header
+    again = encode_integers(
+        decoded.grids, decoded.values, header.exponents, header.arch,
+        image_size=(header.image_height, header.image_width), vae_name=header.vae_name,
+        vae_scaling_factor=header.vae_scaling_factor, preset=header.preset,
+        lmbda=header.lmbda, estimated_bits=header.estimated_bits,
+    )
+    assert again.data == data
+    assert np.array_equal(again.y_hat, decoded.y_hat)
+
+
+def test_version_1_file_re_encodes_as_version_2_with_the_same_y_hat():
+    """A v1 file's content written by today's encoder: a v2 file, same ŷ, a byte longer."""
+    data = (GOLDEN / "v1_paper_astronaut_64x96.clric").read_bytes()
+    decoded = decode_file(data)
+    header = decoded.header
+    again = encode_integers(
+        decoded.grids, decoded.values, header.exponents, header.arch,
+        image_size=(header.image_height, header.image_width), vae_name=header.vae_name,
+        vae_scaling_factor=header.vae_scaling_factor, preset=header.preset,
+        lmbda=header.lmbda, estimated_bits=header.estimated_bits,
+    )
+    assert again.header.version == 2
+    assert np.array_equal(decode_file(again.data).y_hat, decoded.y_hat)
+    # Version 2 adds one channel count per level (7 levels declared, 7 bytes); payloads equal.
+    assert len(again.data) == len(data) + header.arch.n_levels
+    payloads = slice(header.header_bytes, -4)  # everything between the header and the CRC
+    assert again.data[header.header_bytes + header.arch.n_levels : -4] == data[payloads]
