@@ -59,7 +59,7 @@ def decode_file(data: bytes) -> DecodedFile:
         values = decode_weights(weights_payload, layout, header.weight_groups)
         networks = networks_from_values(header.arch, len(shapes), values, header.exponents)
         grids = decode_grids(grids_payload, shapes, header.level_channels, header.grid_ranges,
-                             networks.arm)
+                             networks.arm, header.version)
         y_hat = integer_decoder_y_hat(grids, networks, header.arch)
     except ClricFormatError:
         raise

@@ -31,6 +31,7 @@ from .rules import (
     EXPONENT_MAX,
     EXPONENT_MIN,
     NETWORKS,
+    VERSION,
     latent_grid_shapes,
     level_channels,
     parameter_layout,
@@ -124,7 +125,7 @@ def encode_integers(
                                  f"a file holds at most {MAX_GRID_RANGE} per grid")
     try:
         y_hat = integer_decoder_y_hat(grids, networks, arch)
-        grids_payload = encode_grids(grids, ranges, networks.arm)
+        grids_payload = encode_grids(grids, ranges, networks.arm, VERSION)
     except FixedPointOverflow as error:
         raise ParameterError(f"network parameters too large for the fixed-point decoder: "
                              f"{error}") from None

@@ -216,6 +216,58 @@ def integer_arm(contexts: np.ndarray, arm: IntegerArm) -> tuple[np.ndarray, np.n
     return mu_index(mu), scale_index(log_scale)
 
 
+class ArmRunner:
+    """``integer_arm`` for contexts whose values stay within ±``max_context``, minus the checks.
+
+    The overflow checks of ``integer_arm`` are worst-case bounds of every accumulator given the
+    largest input. Here they are evaluated once, for the largest context the symbol range
+    allows (|values| ≤ ``max_context``): when even that worst case fits int64, no call can
+    overflow and the per-call checks (a reduction per layer) are skipped; the integers computed
+    are the same, operation for operation. Otherwise every call goes through the checked path,
+    so a file that would overflow is refused exactly as before.
+    """
+
+    def __init__(self, arm: IntegerArm, max_context: int) -> None:
+        self.arm = arm
+        self.layers = [self._prepare(layer) for layer in (*arm.hidden, arm.out)]
+        self.unchecked = self._worst_case_fits(int(max_context))
+
+    @staticmethod
+    def _prepare(layer: IntegerLinear) -> tuple[np.ndarray, np.ndarray, int]:
+        """(weight, bias aligned to the accumulator plus the rounding half, shift)."""
+        shift = layer.weight_exponent
+        bias = _aligned_bias(layer) + ((1 << (shift - 1)) if shift > 0 else 0)
+        return layer.weight, bias[:, None], shift
+
+    def _worst_case_fits(self, max_context: int) -> bool:
+        """Whether the largest possible accumulator of every layer stays below ACC_LIMIT."""
+        bound = max_context << FRAC_BITS
+        if bound >= ACC_LIMIT:
+            return False
+        for index, layer in enumerate((*self.arm.hidden, self.arm.out)):
+            row_max = int(np.abs(layer.weight).sum(axis=1).max()) if layer.weight.size else 0
+            bias_shift = FRAC_BITS + layer.weight_exponent - layer.bias_exponent
+            accumulator = row_max * bound + (_max_abs(layer.bias) << max(bias_shift, 0))
+            if accumulator >= ACC_LIMIT:
+                return False
+            if index < len(self.arm.hidden):  # residual: h + ReLU(y), |y| ≤ acc / 2^e + 1
+                bound += (accumulator >> layer.weight_exponent) + 1
+                if bound >= ACC_LIMIT:
+                    return False
+        return True
+
+    def __call__(self, contexts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(μ index, scale index) of each context row (N × C), as ``integer_arm``."""
+        if not self.unchecked:
+            return integer_arm(contexts, self.arm)
+        h = np.asarray(contexts, dtype=np.int64).T << FRAC_BITS
+        *hidden, (weight, bias, shift) = self.layers
+        for w, b, s in hidden:
+            h = h + np.maximum((w @ h + b) >> s, 0)
+        out = (weight @ h + bias) >> shift
+        return mu_index(out[0]), scale_index(out[1])
+
+
 def grid_contexts(grid: np.ndarray, offsets: tuple[tuple[int, int], ...]) -> np.ndarray:
     """Contexts (c·h·w × C, int64) of every value of an integer level (c × h × w, or h × w).
 
