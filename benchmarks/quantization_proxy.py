@@ -37,9 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", nargs="+", default=["wide", "paper"], choices=sorted(PRESETS))
     parser.add_argument("--lmbda", type=float, nargs="+", default=[0.0003, 0.01])
     parser.add_argument("--effort", default="medium", choices=list(EFFORTS))
+    parser.add_argument("--zero-start", action="store_true",
+                        help="grids start at zero at every λ (no latent start), as in Cool-chic")
     args = parser.parse_args(argv)
     vae = load_vae("house")
-    print(f"effort {args.effort}, seed 0, 1 thread, house VAE")
+    start = "zero start" if args.zero_start else "latent start for λ ≤ 0.1"
+    print(f"effort {args.effort}, seed 0, 1 thread, house VAE, {start}")
     print(f"{'image':>8} {'preset':>6} {'λ':>7} {'proxy':>16} {'latent MSE':>10} {'bpp':>7} "
           f"{'PSNR':>6}")
     for number in args.images:
@@ -49,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
         for preset in args.presets:
             for lmbda in args.lmbda:
                 for mode in SOFTROUND_MODES:
-                    hp = dataclasses.replace(HYPERPARAMETERS, softround_mode=mode)
+                    hp = dataclasses.replace(HYPERPARAMETERS, softround_mode=mode,
+                                             latent_start=not args.zero_start)
                     result = fit(latent, image.shape[:2], lmbda, preset=preset,
                                  effort=args.effort, progress=False, hyperparameters=hp)
                     encoded = write_fit(result, vae.name, vae.scaling_factor, latent)

@@ -61,9 +61,10 @@ def codec_provenance(codec: Codec, vae: Any) -> dict[str, str]:
     """The provenance fields of ``codec``'s rows: its settings, the VAE's weights, the version."""
     settings = getattr(codec, "settings", {})
     weights = getattr(vae, "weights_sha256", None) if codec.uses_vae else None
+    effort = settings.get("effort", NO_VAE)
     return {
         "preset": str(settings.get("preset", NO_VAE)),
-        "effort": str(settings.get("effort", NO_VAE)),
+        "effort": str(getattr(effort, "name", effort)),  # an Effort object: by its name
         "seed": str(settings.get("seed", NO_VAE)),
         "vae_weights": str(weights or NO_VAE),
         "version": __version__,
