@@ -4,11 +4,15 @@ Usage (from the repository root; Kodak from CLRIC_KODAK_DIR):
 
     python benchmarks/encode_speed.py                        # all presets × efforts, 4 images
     python benchmarks/encode_speed.py --efforts fast --images 1 --threads 1 2
+    python benchmarks/encode_speed.py --defaults-only --images 2   # today's default vs 0.1's
 
 Each image (768×512, latent 64×96 or 96×64) is encoded with the VAE's posterior mean, then
 ``fit`` runs the whole schedule (training, weight quantization, fine-tune) at one λ. Prints
 wall and CPU seconds per image, iterations per second, latent MSE and estimated bpp (mean over
-the images). Run it on an otherwise idle machine: other processes on the cores inflate wall time.
+the images). Then the default encode of this package (``DEFAULT_PRESET`` at ``DEFAULT_EFFORT``)
+against package 0.1's default (``paper`` at 0.1's ``medium``: 3 000 + 300 + 100 iterations),
+alternating on the same images in one run, and the ratio of their mean wall times.
+Run it on an otherwise idle machine: other processes on the cores inflate wall time.
 """
 
 from __future__ import annotations
@@ -19,8 +23,8 @@ import time
 
 import torch
 
-from clric_utils.codec.arch import PRESETS
-from clric_utils.codec.schedule import EFFORTS
+from clric_utils.codec.arch import DEFAULT_PRESET, PRESETS
+from clric_utils.codec.schedule import DEFAULT_EFFORT, EFFORTS, Effort
 from clric_utils.codec.train import fit
 from clric_utils.data import kodak_images
 from clric_utils.images import image_to_tensor, read_image
@@ -37,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lmbda", type=float, default=0.01)
     parser.add_argument("--threads", type=int, nargs="+", default=[1])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--defaults-only", action="store_true",
+                        help="only the comparison of the default encode with package 0.1's")
     args = parser.parse_args(argv)
 
     from clric_utils.errors import MissingWeightsError
@@ -56,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) outside fits")
     print(f"{'preset':>6} {'effort':>6} {'thr':>3} {'iters':>6} {'wall s':>7} {'cpu s':>7} "
           f"{'it/s':>6} {'mse':>7} {'bpp':>7}")
-    for preset in args.presets:
+    for preset in [] if args.defaults_only else args.presets:
         for effort in args.efforts:
             for threads in args.threads:
                 walls, cpus, mses, bpps = [], [], [], []
@@ -74,7 +80,29 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{preset:>6} {effort:>6} {threads:>3} {iterations:>6} {wall:7.1f} "
                       f"{sum(cpus) / n:7.1f} {iterations / wall:6.0f} {sum(mses) / n:7.4f} "
                       f"{sum(bpps) / n:7.4f}", flush=True)
+    compare_defaults(latents, args.lmbda, args.seed)
     return 0
+
+
+#: Package 0.1's default encode: the paper preset at 0.1's medium effort.
+DEFAULT_0_1 = ("paper", Effort("medium-0.1", softround_iterations=3000, ste_iterations=300,
+                               finetune_iterations=100))
+
+
+def compare_defaults(latents, lmbda: float, seed: int) -> None:
+    """Wall seconds of today's default encode and of 0.1's, alternating per image; the ratio."""
+    now = (DEFAULT_PRESET, DEFAULT_EFFORT)
+    seconds: dict[str, list[float]] = {"now": [], "0.1": []}
+    for _name, latent, size in latents:
+        for key, (preset, effort) in (("now", now), ("0.1", DEFAULT_0_1)):
+            result = fit(latent, size, lmbda, preset=preset, effort=effort, seed=seed,
+                         threads=1, progress=False)
+            seconds[key].append(result.seconds)
+    mean_now = sum(seconds["now"]) / len(latents)
+    mean_old = sum(seconds["0.1"]) / len(latents)
+    print(f"default encode: {DEFAULT_PRESET}/{DEFAULT_EFFORT} {mean_now:.1f} s; package 0.1's "
+          f"paper/medium (3 400 iterations) {mean_old:.1f} s; ratio {mean_now / mean_old:.2f} "
+          f"(≤ 1: no slower), mean of {len(latents)} image(s), 1 thread, λ = {lmbda:g}")
 
 
 if __name__ == "__main__":

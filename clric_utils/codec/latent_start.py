@@ -2,7 +2,7 @@
 
 Grids that start at zero must grow, one Adam step at a time, to values of ±1/Δ before ŷ can
 resolve the latent at step Δ; measured on ``house`` latents, 2 000–3 000 soft-rounding steps
-leave the ``wide`` function 0.6–0.7 dB below the VAE whatever λ (docs/codec.md §4). When the
+leave the ``wide`` function 0.6–0.7 dB below the VAE whatever λ (docs/codec.md §3). When the
 finest level has at least as many channels as the latent, the fit can instead start at
 
     ŷ₀ = Δ · round(y / Δ),   Δ = clip(√(6λ / (16 ln 2)), Δ_min, Δ_max),

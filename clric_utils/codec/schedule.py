@@ -79,9 +79,10 @@ class Hyperparameters:
     softround_mode: str = "softround"
     # Start from ŷ₀ = Δ·round(y/Δ) where the architecture allows it and λ ≤ the limit
     # (codec/latent_start.py); otherwise, and when False, every grid starts at zero as in
-    # Cool-chic. Measured on kodim23 (wide, medium): at λ = 0.1 the start gives 27.22 dB at
-    # 0.105 bpp against 26.48 dB at 0.112 from zero; at λ = 0.3 the same 25.9 dB costs 0.071
-    # bpp against 0.057 from zero; at λ = 1 and 10 zero is better too.
+    # Cool-chic. Measured on kodim23 (wide, docs/codec.md §3): at λ = 0.001 the start reaches
+    # 28.57 dB (VAE: 28.60) where zero grids stop at ≈ 27.9 dB for any small λ; at λ = 0.3 the
+    # same 25.9 dB costs 0.071 bpp from the latent against 0.057 from zero, and at λ = 1 and 10
+    # zero is better too. The limit lies between; λ = 0.1 itself was not compared.
     latent_start: bool = True
     latent_start_max_lambda: float = 0.1
     # After a latent start, phase 1 trains the synthesis at this fraction of the learning rate:
