@@ -276,15 +276,17 @@ def plot_latent_comparison(y: torch.Tensor, y_hat: torch.Tensor,
 
 
 def plot_grids(model, title: str | None = None) -> Figure:
-    """Every quantized latent grid of a fitted model, finest first, at its own resolution."""
+    """Every channel of every quantized latent grid of a fitted model, finest level first."""
     with torch.no_grad():
-        grids = [g[0, 0].numpy() for g in model.quantized_grids("hard")]
-    limit = max(1.0, max(float(np.abs(g).max()) for g in grids))
+        grids = [(level, channel, g[0, channel].numpy())
+                 for level, g in enumerate(model.quantized_grids("hard"))
+                 for channel in range(g.shape[1])]
+    limit = max(1.0, max(float(np.abs(g).max()) for _, _, g in grids))
     figure = Figure(figsize=(2.4 * len(grids), 2.9), layout="constrained")
     axes = figure.subplots(1, len(grids), squeeze=False)[0]
-    for level, (axis, grid) in enumerate(zip(axes, grids, strict=True)):
+    for axis, (level, channel, grid) in zip(axes, grids, strict=True):
         shown = axis.imshow(grid, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
-        axis.set_title(f"level {level}: {grid.shape[0]}×{grid.shape[1]}\n"
+        axis.set_title(f"level {level}, ch. {channel}: {grid.shape[0]}×{grid.shape[1]}\n"
                        f"{int((grid != 0).sum())} non-zero", fontsize="small")
         axis.set_axis_off()
     figure.colorbar(shown, ax=list(axes), shrink=0.8)
@@ -335,16 +337,18 @@ def quality(reference: np.ndarray, image: np.ndarray,
 
 
 @torch.no_grad()
-def grid_probabilities(model, level: int = 0) -> dict[str, np.ndarray]:
-    """For grid ``level`` of a fitted model: its integer values and, per value, the ARM's
-    Laplace location μ, scale b, probability P(v) and rate −log2 P(v) (float model)."""
+def grid_probabilities(model, level: int = 0, channel: int = 0) -> dict[str, np.ndarray]:
+    """For one channel of grid ``level`` of a fitted model: its integer values and, per value,
+    the ARM's Laplace location μ, scale b, probability P(v) and rate −log2 P(v) (float model)."""
     from .codec.arm import gather_context
     from .codec.laplace import LOG_SCALE_MAX, LOG_SCALE_MIN, rate_bits
 
     grids = model.quantized_grids("hard")
     if not 0 <= level < len(grids):
         raise ValueError(f"level must be in 0 … {len(grids) - 1}, got {level}")
-    grid = grids[level]
+    if not 0 <= channel < grids[level].shape[1]:
+        raise ValueError(f"level {level} has channels 0 … {grids[level].shape[1] - 1}")
+    grid = grids[level][:, channel : channel + 1]
     mu, log_scale = model.arm(gather_context(grid, model.arm.offsets))
     bits = rate_bits(grid.reshape(-1), mu, log_scale)
     shape = grid.shape[-2:]
@@ -401,14 +405,17 @@ def plot_grid_probabilities(info: Mapping[str, np.ndarray], level: int = 0) -> F
 
 @torch.no_grad()
 def grid_bits_table(model) -> pd.DataFrame:
-    """Per grid level: size, value range, number of non-zeros and estimated bits."""
+    """Per grid level and channel: size, value range, number of non-zeros and estimated bits."""
     rows = []
-    for level in range(len(model.grids.shapes)):
-        info = grid_probabilities(model, level)
-        values = info["values"]
-        rows.append({"level": level, "shape": f"{values.shape[0]}×{values.shape[1]}",
-                     "values": values.size, "min": int(values.min()), "max": int(values.max()),
-                     "non-zero": int((values != 0).sum()), "bits": float(info["bits"].sum())})
+    for level, channels in enumerate(model.grids.channels):
+        for channel in range(channels):
+            info = grid_probabilities(model, level, channel)
+            values = info["values"]
+            rows.append({"level": level, "channel": channel,
+                         "shape": f"{values.shape[0]}×{values.shape[1]}",
+                         "values": values.size, "min": int(values.min()),
+                         "max": int(values.max()), "non-zero": int((values != 0).sum()),
+                         "bits": float(info["bits"].sum())})
     frame = pd.DataFrame(rows)
     frame["bits/value"] = frame["bits"] / frame["values"]
     return frame
@@ -434,8 +441,8 @@ def plot_context(offsets: Sequence[Sequence[int]]) -> Figure:
     return figure
 
 
-def integer_arm_parameters(decoded, level: int = 0) -> dict[str, np.ndarray]:
-    """The decoder's table indices for grid ``level`` of a decoded file, as (μ, b) values.
+def integer_arm_parameters(decoded, level: int = 0, channel: int = 0) -> dict[str, np.ndarray]:
+    """The decoder's table indices for one channel of grid ``level`` of a decoded file, as (μ, b).
 
     The integer ARM gives μ on a grid of 1/16 and log b as one of 128 table entries; these
     are the parameters the range coder really used.
@@ -443,7 +450,7 @@ def integer_arm_parameters(decoded, level: int = 0) -> dict[str, np.ndarray]:
     from .bitstream.fixed_point import grid_contexts, integer_arm
     from .bitstream.tables import MU_STEPS, scale_value
 
-    grid = decoded.grids[level]
+    grid = decoded.grids[level][channel]
     mu_idx, scale_idx = integer_arm(grid_contexts(grid, decoded.networks.arm.offsets),
                                     decoded.networks.arm)
     table = {int(i): scale_value(int(i)) for i in np.unique(scale_idx)}
