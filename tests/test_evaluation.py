@@ -217,6 +217,24 @@ def test_pillow_codecs_and_registry() -> None:
     assert isinstance(VaeOnlyCodec(StandInVae()).encode(image), bytes)
 
 
+def test_default_grids_start_at_the_lowest_quality() -> None:
+    """Each Pillow curve begins at the format's lowest setting, with distinct file sizes."""
+    image = np.array(Image.open(KODAK / "kodim03.png"))[:192, :256]
+    names = ["jpeg", "webp"] + (["avif", "avif-slow"] if features.check("avif") else [])
+    for name in names:
+        codec = make_codec(name)
+        assert codec.parameters[0] == codec.qualities[0], name
+        sizes = [len(codec.encode(image, q)) for q in codec.parameters[:3]]
+        assert sizes[0] < sizes[1] < sizes[2], (name, sizes)  # no repeated point at the bottom
+    assert make_codec("jpeg").qualities == (1, 100)
+    with pytest.raises(ParameterError, match="integer 1–100"):
+        make_codec("jpeg").encode(image, 0)
+    if features.check("avif"):
+        fast, slow = make_codec("avif"), make_codec("avif-slow")
+        assert (fast.save_options["speed"], slow.save_options["speed"]) == (4, 2)
+        assert slow.parameters == fast.parameters
+
+
 def test_clric_codec_in_a_sweep(tmp_path: Path) -> None:
     from clric_utils.vae import load_vae
 
