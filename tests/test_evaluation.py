@@ -235,6 +235,29 @@ def test_default_grids_start_at_the_lowest_quality() -> None:
         assert slow.parameters == fast.parameters
 
 
+def test_eval_dataset_option(crops: list[Path], tmp_path: Path, monkeypatch, capsys) -> None:
+    """--dataset takes a folder; clic2020 without the data is one clear line and exit code 2."""
+    from clric_utils.cli import main
+    from clric_utils.data import CLIC2020_URL
+    from clric_utils.paths import CLIC_ENV
+
+    out = tmp_path / "folder.csv"
+    argv = ["--dataset", str(crops[0].parent), "--codec", "jpeg", "--params", "20",
+            "--metrics", "psnr", "--out", str(out), "--quiet"]  # fmt: skip
+    assert eval_command.run(_parse(eval_command, argv)) == 0
+    assert sorted(pd.read_csv(out)["image"]) == ["crop01.png", "crop07.png"]
+
+    monkeypatch.delenv(CLIC_ENV, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))
+    capsys.readouterr()
+    assert main(["eval", "--dataset", "clic2020", "--codec", "jpeg", "--out", str(out)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1 and CLIC2020_URL in error and CLIC_ENV in error
+    assert main(["eval", "--dataset", str(tmp_path / "nowhere"), "--out", str(out)]) == 2
+    with pytest.raises(SystemExit):  # --images and --dataset exclude each other
+        _parse(eval_command, ["--images", "a.png", "--dataset", "kodak"])
+
+
 def test_clric_codec_in_a_sweep(tmp_path: Path) -> None:
     from clric_utils.vae import load_vae
 
