@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 
 export PIP_NO_INPUT := 1
 
-.PHONY: venv tutorial test lint figures clean
+.PHONY: venv tutorial test lint figures visual-figures clean
 
 venv: $(VENV)/.installed
 
@@ -40,8 +40,15 @@ test: venv
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# RD figures of every results CSV (published curves on complete Kodak / CLIC 2020 results); it
+# names the data sets that have no complete results yet.
 figures: venv
 	$(BIN)/clric plot --results results --out figures
+
+# Matched-rate visual comparisons (Kodak 13, 19, 22; the paper's CLIC images when CLRIC_CLIC_DIR
+# holds them): one CLRIC encode per image and rate, minutes each on a CPU.
+visual-figures: venv
+	$(BIN)/python benchmarks/visual_comparisons.py --vae $(VAE) --figures figures
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

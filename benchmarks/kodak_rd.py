@@ -23,10 +23,11 @@ import pandas as pd
 from clric_utils.data import kodak_images
 from clric_utils.evaluation.codecs import CODECS
 from clric_utils.evaluation.plots import plot_rd
+from clric_utils.evaluation.result_sets import dataset_of, results_title
 from clric_utils.evaluation.summary import bd_rate_table, mean_table
 from clric_utils.evaluation.sweep import run_sweep
 
-DEFAULT_CODECS = ("jpeg", "webp", "avif", "latent-quant", "vae-only", "clric")
+DEFAULT_CODECS = ("jpeg", "webp", "avif", "avif-slow", "latent-quant", "vae-only", "clric")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         kodak_images(), args.codecs, args.vae, out_csv, workers=args.workers, device=args.device
     )
     figure_path = args.figures / f"kodak_{args.vae}_rd.png"
-    plot_rd(frame, out_path=figure_path, title=f"Kodak, VAE {args.vae}")
+    plot_rd(frame, out_path=figure_path, title=results_title(frame), anchors=dataset_of(frame))
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(mean_table(frame).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         if "jpeg" in set(frame["codec"]):

@@ -6,6 +6,10 @@
 * ``kodak_dir()``: the 24 Kodak PNGs, from ``CLRIC_KODAK_DIR`` when set, else from the cache
   folder (``~/.cache/clric/kodak``), optionally downloaded there from the official site and
   checked against the SHA-256 table below.
+* ``clic2020_dir()``: the 41 PNGs of CLIC 2020 Professional validation, from ``CLRIC_CLIC_DIR``
+  when set, else from the cache folder (``~/.cache/clric/clic2020``), optionally downloaded
+  there as the official archive, checked against its MD5 and unpacked.
+* ``dataset_images(name)``: the images of ``kodak``, ``clic2020`` or a folder, by name.
 * ``photos_dir()``: the training photos named by ``CLRIC_PHOTOS_DIR`` (never Kodak).
 """
 
@@ -16,11 +20,12 @@ import http.client
 import importlib.resources
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 from .errors import DatasetMissingError, ParameterError
 from .images import IMAGE_SUFFIXES, image_files
-from .paths import KODAK_ENV, PHOTOS_ENV, cache_dir, env_path
+from .paths import CLIC_ENV, KODAK_ENV, PHOTOS_ENV, cache_dir, env_path
 
 #: Official source of the Kodak images; ``{name}`` is ``kodim01.png`` … ``kodim24.png``.
 KODAK_URL = "http://r0k.us/graphics/kodak/{name}"
@@ -184,6 +189,179 @@ def kodak_image(number: int | str, download: bool = False) -> Path:
     return kodak_dir(download=download) / f"kodim{int(text):02d}.png"
 
 
+# --------------------------------------------------------------------------- CLIC 2020
+#: Official archive of CLIC 2020 Professional validation (41 PNGs in a folder ``valid/``).
+CLIC2020_URL = "https://data.vision.ee.ethz.ch/cvl/clic/professional_valid_2020.zip"
+
+#: MD5 of that archive, as pinned by public loaders (e.g. google-deepmind/c3_neural_compression
+#: utils/data_loading.py); no SHA-256 of it is published.
+CLIC2020_MD5 = "7111ee240435911db04dbc5f40d50272"
+
+#: The 41 file names of the set, sorted; "CLIC image 6" in the paper's supplement is taken to be
+#: the 6th of them. The names are those of Cool-chic's published per-image results on this set
+#: (Orange-OpenSource/Cool-Chic, results/v4.2/image-clic20-pro-valid.tsv).
+CLIC2020_NAMES = tuple(
+    f"{stem}.png"
+    for stem in (
+        "alberto-montalesi-176097", "alejandro-escamilla-6", "ales-krivec-15949",
+        "alexander-shustov-73", "allef-vinicius-109434", "amy-zhang-15940", "andrew-ruiz-376",
+        "benjamin-sloth-lindgreen-705", "casey-fyfe-999", "clem-onojeghuo-33741",
+        "daniel-robert-405", "davide-ragusa-716", "dogancan-ozturan-395",
+        "felix-russell-saw-140699", "gian-reto-tarnutzer-45212", "jared-erondu-21325",
+        "jason-briscoe-149782", "jeremy-cai-1174", "juskteez-vu-1041", "kazuend-28556",
+        "lobostudio-hamburg-75377", "martin-wessely-211", "martyn-seddon-220",
+        "michael-durana-82941", "mullermarc-184", "nomao-saeki-33553", "paul-itkin-46101",
+        "philipp-reiner-207", "philippe-wuyts-45997", "roberto-nickson-48063", "schicka-307",
+        "sergey-zolkin-1045", "sergey-zolkin-21232", "stefan-kunze-26931", "thong-vo-428",
+        "todd-quackenbush-222", "todd-quackenbush-27493", "veeterzy-82537", "vita-vilcina-3055",
+        "wojciech-szaturski-3611", "zugr-108",
+    )
+)  # fmt: skip
+
+
+def md5_of(path: Path) -> str:
+    """Hex MD5 of a file's bytes (only to match a published archive checksum)."""
+    digest = hashlib.md5(usedforsecurity=False)
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def clic2020_cache_dir() -> Path:
+    """The folder ``clic2020_dir(download=True)`` unpacks into (``cache_dir()/clic2020``)."""
+    return cache_dir() / "clic2020"
+
+
+def _how_to_get_clic() -> str:
+    """One sentence on the two ways to make CLIC 2020 Professional validation available."""
+    return (
+        f"set {CLIC_ENV} to a folder holding its 41 PNGs (or the unpacked archive's valid/), "
+        f"or download {CLIC2020_URL} with "
+        "`python -c 'from clric_utils.data import clic2020_dir; clic2020_dir(download=True)'` "
+        f"into {clic2020_cache_dir()}"
+    )
+
+
+def _clic_images_folder(folder: Path) -> Path:
+    """``folder`` or its ``valid/`` subfolder (the archive's layout), whichever holds PNGs."""
+    inner = folder / "valid"
+    if not any(folder.glob("*.png")) and inner.is_dir():
+        return inner
+    return folder
+
+
+def _missing_clic(folder: Path) -> list[str]:
+    """Names of CLIC 2020 Professional validation images absent from ``folder``."""
+    return [name for name in CLIC2020_NAMES if not (folder / name).is_file()]
+
+
+def _unpack_clic(archive: Path, folder: Path) -> None:
+    """Extract the PNGs of ``archive`` flat into ``folder`` (no path from the archive is used)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            for member in bundle.infolist():
+                name = Path(member.filename).name
+                if member.is_dir() or not name.lower().endswith(".png"):
+                    continue
+                (folder / name).write_bytes(bundle.read(member))
+    except zipfile.BadZipFile as error:
+        raise DatasetMissingError(f"{archive} is not a readable zip archive ({error})") from None
+
+
+def _download_clic(folder: Path) -> None:
+    """Download the official archive, check its MD5, unpack it into ``folder``, delete it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / "professional_valid_2020.zip"
+    try:
+        _fetch(CLIC2020_URL, archive)
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as error:
+        raise DatasetMissingError(
+            f"could not download {CLIC2020_URL} ({error}); {_how_to_get_clic()}"
+        ) from None
+    try:
+        digest = md5_of(archive)
+        if digest != CLIC2020_MD5:
+            raise DatasetMissingError(
+                f"{CLIC2020_URL} downloaded with MD5 {digest}, expected {CLIC2020_MD5}; the "
+                "archive was deleted and nothing was unpacked. " + _how_to_get_clic()
+            )
+        _unpack_clic(archive, folder)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def clic2020_dir(download: bool = False) -> Path:
+    """Folder with the 41 CLIC 2020 Professional validation PNGs: ``CLRIC_CLIC_DIR``, else the
+    (downloaded) cache. The download happens only when asked (``download=True``)."""
+    folder = env_path(CLIC_ENV)
+    if folder is not None:
+        if not folder.is_dir():
+            raise DatasetMissingError(f"{CLIC_ENV}={folder} is not a folder; {_how_to_get_clic()}")
+        folder = _clic_images_folder(folder)
+        missing = _missing_clic(folder)
+        if missing:
+            raise DatasetMissingError(
+                f"{CLIC_ENV}={folder} lacks {len(missing)} of the {len(CLIC2020_NAMES)} CLIC 2020 "
+                f"Professional validation images ({', '.join(missing[:3])}"
+                f"{' …' if len(missing) > 3 else ''})"
+            )
+        return folder
+    folder = clic2020_cache_dir()
+    missing = _missing_clic(folder)
+    if missing and download:
+        _download_clic(folder)
+        missing = _missing_clic(folder)
+        if missing:
+            raise DatasetMissingError(
+                f"the archive from {CLIC2020_URL} lacks {len(missing)} expected image(s) "
+                f"({', '.join(missing[:3])}{' …' if len(missing) > 3 else ''})"
+            )
+    elif missing:
+        raise DatasetMissingError(
+            f"CLIC 2020 Professional validation is not on this machine: {_how_to_get_clic()}"
+        )
+    return folder
+
+
+def clic2020_images(download: bool = False) -> list[Path]:
+    """Paths of the 41 CLIC 2020 Professional validation images, sorted by name."""
+    folder = clic2020_dir(download=download)
+    return [folder / name for name in CLIC2020_NAMES]
+
+
+def clic2020_image(number: int | str, download: bool = False) -> Path:
+    """Path of CLIC 2020 Professional validation image ``number`` (1-based, in name order)."""
+    text = str(number).strip()
+    if not text.isdigit() or not 1 <= int(text) <= len(CLIC2020_NAMES):
+        raise ParameterError(
+            f"no CLIC 2020 image {number!r}: give a number from 1 to {len(CLIC2020_NAMES)}"
+        )
+    return clic2020_dir(download=download) / CLIC2020_NAMES[int(text) - 1]
+
+
+#: Data set names ``dataset_images`` knows, besides a folder path.
+DATASETS = ("kodak", "clic2020")
+
+
+def dataset_images(name: str | Path) -> list[Path]:
+    """Images of data set ``kodak`` or ``clic2020``, or the image files in folder ``name``."""
+    if str(name) == "kodak":
+        return kodak_images()
+    if str(name) == "clic2020":
+        return clic2020_images()
+    folder = Path(name)
+    if not folder.is_dir():
+        raise ParameterError(
+            f"data set {str(name)!r} is neither one of {', '.join(DATASETS)} nor a folder"
+        )
+    paths = image_files(folder)
+    if not paths:
+        raise DatasetMissingError(f"{folder} holds no image files")
+    return paths
+
+
 #: File name endings treated as photos in ``photos_dir()`` (``images.IMAGE_SUFFIXES``).
 PHOTO_SUFFIXES = IMAGE_SUFFIXES
 
@@ -210,9 +388,17 @@ def photo_paths() -> list[Path]:
 
 
 __all__ = [
+    "CLIC2020_MD5",
+    "CLIC2020_NAMES",
+    "CLIC2020_URL",
+    "DATASETS",
     "KODAK_NAMES",
     "KODAK_SHA256",
     "KODAK_URL",
+    "clic2020_dir",
+    "clic2020_image",
+    "clic2020_images",
+    "dataset_images",
     "default_image_path",
     "kodak_dir",
     "kodak_image",

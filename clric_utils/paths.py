@@ -7,6 +7,7 @@ from pathlib import Path
 
 #: Environment variables the project reads (documented in the README).
 KODAK_ENV = "CLRIC_KODAK_DIR"
+CLIC_ENV = "CLRIC_CLIC_DIR"
 PHOTOS_ENV = "CLRIC_PHOTOS_DIR"
 TORCHVISION_WEIGHTS_ENV = "CLRIC_TORCHVISION_WEIGHTS"
 MODELS_ENV = "CLRIC_MODELS_DIR"

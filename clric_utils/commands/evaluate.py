@@ -6,6 +6,7 @@ the same --out skips the rows already there, so an interrupted run resumes.
 
 Examples:
   clric eval --codec jpeg webp --max-images 4 --out results/baselines.csv
+  clric eval --dataset clic2020 --codec jpeg webp avif avif-slow --out results/clic2020_base.csv
   clric eval --images photo.png --codec latent-quant vae-only --vae house --out results/q.csv
   clric eval --codec jpeg avif --params jpeg=5,10,20 avif=10,30 --metrics psnr lpips_alex
 """
@@ -30,11 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = __doc__.split("\n\n")[0]
     parser.epilog = __doc__.split("\n\n", 2)[2]
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument(
+    sources = parser.add_mutually_exclusive_group()
+    sources.add_argument(
         "--images",
         nargs="+",
         type=Path,
         help="image files and/or folders of images (default: the Kodak set, see CLRIC_KODAK_DIR)",
+    )
+    sources.add_argument(
+        "--dataset",
+        metavar="NAME",
+        help="kodak (CLRIC_KODAK_DIR), clic2020 (CLIC 2020 Professional validation, "
+        "CLRIC_CLIC_DIR) or a folder of images (default: kodak)",
     )
     parser.add_argument(
         "--codec",
@@ -165,7 +173,12 @@ def run(args: argparse.Namespace) -> int:
 
     codecs = list(dict.fromkeys(args.codec))  # drop repeats, keep order
     parameters = parse_params(args.params, codecs)
-    images = collect_images(args.images, args.max_images)
+    sources = args.images
+    if args.dataset is not None:
+        from ..data import dataset_images
+
+        sources = dataset_images(args.dataset)  # a missing data set says how to get it
+    images = collect_images(sources, args.max_images)
     options = {"preset": args.preset, "effort": args.effort, "seed": args.seed}
     frame = run_sweep(
         images,

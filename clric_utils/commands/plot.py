@@ -1,8 +1,10 @@
 """Draw rate-distortion figures from every evaluation CSV in a results folder.
 
-Writes FIGURES/<csv name>_rd.png per CSV and prints its BD-rates against --anchor (default
-jpeg) when that codec is in it. CSVs are never merged: each is one image set, and a mean over
-different image sets would compare codecs on different pictures.
+Writes FIGURES/<csv name>_rd.png per CSV, titled by its image set, VAE and preset, and prints
+its BD-rates against each --anchor codec in it. A CSV holding all of Kodak or all of CLIC 2020
+Professional validation also gets the published curves of other codecs on that set (dashed,
+cited). CSVs are never merged: each is one image set, and a mean over different image sets would
+compare codecs on different pictures. Data sets with no complete results are named at the end.
 """
 
 from __future__ import annotations
@@ -66,14 +68,18 @@ def find_csvs(sources: list[Path]) -> list[Path]:
 def run(args: argparse.Namespace) -> int:
     """Write the figures and print the BD-rate table."""
     from ..evaluation.plots import load_results, plot_rd
+    from ..evaluation.result_sets import DATASETS, dataset_of, results_title
     from ..evaluation.summary import bd_rate_table, format_bd_table
 
     csvs = find_csvs(args.results)
+    covered = set()
     for path in csvs:
         out = args.out / f"{path.stem}_rd.png"
         frame = load_results([path])
-        plot_rd(frame, args.metrics, out, title=path.stem)
-        print(f"wrote {out}")
+        dataset = dataset_of(frame)
+        covered.add(dataset)
+        plot_rd(frame, args.metrics, out, title=results_title(frame, path.stem), anchors=dataset)
+        print(f"wrote {out}" + ("" if dataset else " (no published curves: not a whole data set)"))
         for anchor in args.anchor:
             if anchor not in set(frame["codec"]):
                 continue
@@ -84,4 +90,20 @@ def run(args: argparse.Namespace) -> int:
             with pd.option_context("display.width", 250, "display.max_columns", 20,
                                    "display.max_colwidth", 40):
                 print(table.to_string(index=False))
+    for dataset in DATASETS:
+        if dataset not in covered:
+            print(missing_dataset_note(dataset))
     return 0
+
+
+def missing_dataset_note(dataset: str) -> str:
+    """What to run for the figures of a data set that no results CSV covers completely."""
+    from ..paths import CLIC_ENV, KODAK_ENV
+
+    variable = {"kodak": KODAK_ENV, "clic2020": CLIC_ENV}[dataset]
+    return (
+        f"missing: no results CSV holds all of {dataset}, so its figures (with published "
+        f"curves) are not drawn; with the images in {variable}, run e.g. `clric eval --dataset "
+        f"{dataset} --codec jpeg webp avif avif-slow latent-quant vae-only clric "
+        f"--out results/{dataset}_house.csv`"
+    )

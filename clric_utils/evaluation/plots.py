@@ -72,26 +72,75 @@ def curve_label(codec: str, vae: str, preset: str = "none") -> str:
     return f"{name} ({vae})" if given(vae) else name
 
 
+#: Major ticks of the log-scale rate axis (bits per pixel), labelled as plain numbers.
+RATE_TICKS = (0.003, 0.01, 0.03, 0.1, 0.3, 1, 3)
+
+#: Colours and markers of published anchors, distinct from our curves' C0, C1, …
+ANCHOR_STYLES = (("black", "s"), ("darkgoldenrod", "^"), ("teal", "D"), ("indigo", "v"),
+                 ("slategray", "P"))  # fmt: skip
+
+
+def _log_rate_axis(axis) -> None:
+    """Log-scale bpp axis with plain-number ticks, so 0.01–0.3 bpp is as readable as 1–2."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    axis.set_xscale("log")
+    axis.xaxis.set_major_locator(FixedLocator(RATE_TICKS))
+    axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.xaxis.set_minor_formatter(NullFormatter())
+    axis.set_xlabel("rate (bits per pixel, log scale)")
+
+
+def _draw_anchors(axis, metric: str, dataset: str, styles: dict[str, tuple[str, str]]) -> list:
+    """Dashed published curves of ``dataset`` that report ``metric``; returns those drawn."""
+    from .anchors import published_curves
+
+    drawn = []
+    for curve in published_curves(dataset, metric):
+        colour, marker = styles.setdefault(
+            curve.name, ANCHOR_STYLES[len(styles) % len(ANCHOR_STYLES)]
+        )
+        axis.plot(curve.bpp, curve.metrics[metric], linestyle="--", marker=marker, markersize=3,
+                  linewidth=1, color=colour, label=curve.label)  # fmt: skip
+        drawn.append(curve)
+    return drawn
+
+
 def plot_rd(
     results: pd.DataFrame | str | Path | Iterable[str | Path],
     metrics: Sequence[str] = ("psnr", "ms_ssim", "lpips_alex", "lpips_vgg", "dists"),
     out_path: str | Path | None = "figures/rd.png",
     title: str | None = None,
+    anchors: str | None = None,
 ) -> Figure:
-    """One panel per metric, one line per codec (mean bpp vs mean metric); saved as PNG.
+    """One panel per metric, one line per curve (mean bpp vs mean metric, log-scale bpp); PNG.
 
-    Codecs without a rate (``vae-only``) are drawn as a dashed horizontal ceiling.
+    Codecs without a rate (``vae-only``) are drawn as a dashed horizontal ceiling. A curve
+    measured on fewer images than the table holds says so in its label. ``anchors`` names the
+    data set (``kodak``, ``clic2020``) whose published curves are drawn dashed beside ours,
+    labelled "<name> (published)", with their citations under the panels; they are never
+    mixed into our rows. Give it only when the table holds that whole data set.
     """
     frame = load_results(results)
     means = rd_means(frame, metrics)
-    figure = Figure(figsize=(4.2 * len(metrics), 3.6), layout="constrained")
-    axes = figure.subplots(1, len(metrics), squeeze=False)[0]
+    total = frame["image"].nunique() if "image" in frame.columns else None
+    columns_per_row = min(len(metrics), 3)
+    rows = math.ceil(len(metrics) / columns_per_row)
+    figure = Figure(figsize=(4.4 * columns_per_row + 2.6, 3.6 * rows + 0.6), layout="constrained")
+    grid = figure.subplots(rows, columns_per_row, squeeze=False).ravel()
+    for spare in grid[len(metrics):]:
+        spare.set_axis_off()
+    axes = grid[: len(metrics)]
     columns = curve_columns(means)
     keys = means[columns].drop_duplicates().itertuples(index=False, name=None)
     colours = {key: f"C{i}" for i, key in enumerate(keys)}
+    anchor_styles: dict[str, tuple[str, str]] = {}
+    cited: dict[str, str] = {}
     for axis, metric in zip(axes, metrics, strict=True):
         for key, curve in means.groupby(columns, sort=False, dropna=False):
             label, colour = curve_label(*key), colours[key]
+            if total is not None and curve["images"].max() < total:
+                label += f" [{curve['images'].max()} of {total} images]"
             values = curve[metric]
             if values.isna().all():
                 continue
@@ -99,11 +148,15 @@ def plot_rd(
                 axis.axhline(values.mean(), color=colour, linestyle="--", label=f"{label} ceiling")
             else:
                 axis.plot(curve["bpp"], values, marker="o", markersize=3, color=colour, label=label)
-        axis.set_xlabel("bits per pixel")
+        if anchors is not None:
+            for curve in _draw_anchors(axis, metric, anchors, anchor_styles):
+                cited[curve.name] = curve.short_citation
         axis.set_ylabel(METRIC_LABELS.get(metric, metric))
-        axis.grid(alpha=0.3)
+        axis.grid(alpha=0.3, which="both")
         if not axis.lines:
             axis.text(0.5, 0.5, "no data", ha="center", va="center", transform=axis.transAxes)
+        else:
+            _log_rate_axis(axis)
     handles, labels = axes[0].get_legend_handles_labels()
     for axis in axes[1:]:  # a metric panel may hold curves the first one lacks
         for handle, label in zip(*axis.get_legend_handles_labels(), strict=True):
@@ -112,6 +165,10 @@ def plot_rd(
                 labels.append(label)
     if handles:
         figure.legend(handles, labels, loc="outside right center", fontsize="small")
+    if cited:
+        note = "; ".join(f"{name}: {citation}" for name, citation in cited.items())
+        figure.supxlabel(f"Dashed: published results, not measured here ({note}); numbers and "
+                         "links in clric_utils/evaluation/published/", fontsize="x-small")
     if title:
         figure.suptitle(title)
     if out_path is not None:
