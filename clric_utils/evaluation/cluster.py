@@ -69,16 +69,31 @@ def _local_cluster(workers: int, dashboard: bool) -> LocalCluster:
         raise ClusterError(f"cannot start a local Dask cluster: {error}") from None
 
 
-def _connect(address: str, worker_timeout: float) -> Client:
-    """A client of the scheduler at ``address``, once at least one worker has joined."""
-    from distributed import Client
+def _check_address(address: str) -> None:
+    """Refuse a malformed scheduler address before any connection is tried."""
+    from distributed.comm.addressing import parse_address, parse_host_port
+    from distributed.comm.registry import get_backend
 
     try:
-        client = Client(address, set_as_default=False)
+        scheme, location = parse_address(address)
+        get_backend(scheme)  # an unknown scheme fails here
+        if scheme in {"tcp", "tls", "ws", "wss"}:
+            host, port = parse_host_port(location)
+            if not host or not 0 < port < 65536:
+                raise ValueError("it needs a host and a port from 1 to 65535")
     except ValueError as error:
         raise ClusterError(
             f"bad Dask scheduler address {address!r} ({error}); expected e.g. tcp://host:8786"
         ) from None
+
+
+def _connect(address: str, worker_timeout: float) -> Client:
+    """A client of the scheduler at ``address``, once at least one worker has joined."""
+    from distributed import Client
+
+    _check_address(address)
+    try:
+        client = Client(address, set_as_default=False)
     except (OSError, TimeoutError) as error:
         raise ClusterError(f"cannot reach the Dask scheduler at {address}: {error}") from None
     try:
