@@ -229,6 +229,7 @@ def test_bad_scheduler_is_one_error_line(
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         assert main(argv) == 2
     assert time.monotonic() - start < 20
+    assert not (tmp_path / "x.csv").exists()
     error = capsys.readouterr().err.strip()
     assert error.startswith("clric eval: error:") and message in error
     assert len(error.splitlines()) == 1

@@ -14,6 +14,7 @@ import math
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .. import __version__
 from ..devices import check_device
 from ..errors import ClricError, ImageReadError, ParameterError
 from ..metrics.quality import METRIC_NAMES, all_metrics
+from .cluster import dashboard_link, dask_client, default_workers
 from .codecs import VAE_CODECS, Codec, make_codec
 
 #: What a row was made with, besides its codec, VAE and parameter (part of the resume key).
@@ -269,7 +271,10 @@ def run_sweep(
     total = sum(len(grids[c.name]) for c in built) * len(paths)
 
     new_file = not out_csv.is_file() or out_csv.stat().st_size == 0
+    local_workers = min(workers or default_workers(device), max(len(jobs), 1))
+    cluster = dask_client(scheduler, local_workers, progress, worker_timeout) if jobs else None
     with (
+        cluster or nullcontext() as client,  # first: an unusable cluster leaves no CSV behind
         out_csv.open("a", newline="") as handle,
         tqdm(total=total, initial=total - len(jobs), disable=not progress, desc="eval") as bar,
     ):
@@ -283,19 +288,15 @@ def run_sweep(
             handle.flush()  # a killed sweep keeps every finished row
             bar.update(1)
 
-        if jobs:
-            # Dask is imported only when there is work (it takes a second).
-            from .cluster import dashboard_link, dask_client, default_workers
-            from .dask_tasks import SweepSetup, compute_rows
+        if client is not None:
+            from .dask_tasks import SweepSetup, compute_rows  # imports Dask (a second)
 
+            link = dashboard_link(client) if progress else None
+            if link:
+                bar.write(f"Dask dashboard: {link}", file=sys.stderr)
             setup = SweepSetup(
                 codecs, vae_name, device, metrics, options,
                 {name: (labels[name], provenance[name]) for name in names},
             )  # fmt: skip
-            local_workers = min(workers or default_workers(device), len(jobs))
-            with dask_client(scheduler, local_workers, progress, worker_timeout) as client:
-                link = dashboard_link(client) if progress else None
-                if link:
-                    bar.write(f"Dask dashboard: {link}", file=sys.stderr)
-                compute_rows(client, setup, jobs, write)
+            compute_rows(client, setup, jobs, write)
     return pd.read_csv(out_csv)
