@@ -1,7 +1,7 @@
 """`clric eval` on Dask: worker processes, a worker killed mid-sweep, an external cluster.
 
 Everything listens on 127.0.0.1 and every wait is bounded. The sweeps are small crops with
-JPEG (the machinery) and, where the rows' equality matters most, two fast CLRIC tasks.
+JPEG (the machinery) and, where the rows' equality matters most, a fast CLRIC encode.
 """
 
 from __future__ import annotations
@@ -77,20 +77,40 @@ def _rows(frame: pd.DataFrame) -> pd.DataFrame:
 def test_two_worker_processes_give_the_rows_of_one_process(
     crops: list[Path], two_workers: str, tmp_path: Path
 ) -> None:
-    grids = {"jpeg": [10, 50], "clric": [0.01]}
-    common = dict(
-        parameters=grids, metrics=["psnr"], codec_options={"effort": "fast"},
-        progress=False,
-    )  # fmt: skip
-    one = run_sweep(crops, ["jpeg", "clric"], "tiny", tmp_path / "one.csv", workers=1, **common)
+    def sweep(out: Path, **where) -> pd.DataFrame:
+        """JPEG on both crops, then one fast CLRIC encode (the costly part) on the first."""
+        run_sweep(crops, ["jpeg"], "tiny", out, parameters=[10, 50], metrics=["psnr"],
+                  progress=False, **where)  # fmt: skip
+        return run_sweep(crops[:1], ["clric"], "tiny", out, parameters=[0.01], metrics=["psnr"],
+                         codec_options={"effort": "fast"}, progress=False, **where)  # fmt: skip
+
+    one = sweep(tmp_path / "one.csv", workers=1)
     with Client(two_workers) as client, get_task_stream(client) as stream:
-        two = run_sweep(
-            crops, ["jpeg", "clric"], "tiny", tmp_path / "two.csv", scheduler=two_workers,
-            **common,
-        )  # fmt: skip
-    assert len(one) == 6 and (one["bytes"] > 0).all() and one["psnr"].notna().all()
+        two = sweep(tmp_path / "two.csv", scheduler=two_workers)
+    assert len(one) == 5 and (one["bytes"] > 0).all() and one["psnr"].notna().all()
+    assert set(one["codec"]) == {"jpeg", "clric"}
     pd.testing.assert_frame_equal(_rows(one), _rows(two))  # same bytes, same metrics
     assert len({task["worker"] for task in stream.data}) == 2  # both processes worked
+
+
+def test_a_worker_loads_the_vae_once_not_once_per_task(
+    crops: list[Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from clric_utils.evaluation import dask_tasks
+
+    loads = []
+
+    def counting_load(*args):
+        loads.append(args)
+        return load(*args)
+
+    load = dask_tasks._load_vae
+    monkeypatch.setattr(dask_tasks, "_load_vae", counting_load)  # the in-process worker's
+    frame = run_sweep(
+        crops, ["vae-only", "latent-quant"], "tiny", tmp_path / "vae.csv",
+        parameters={"latent-quant": [0.2, 0.8]}, metrics=["psnr"], workers=1, progress=False,
+    )  # fmt: skip
+    assert len(frame) == 6 and len(loads) == 1
 
 
 class KillOnceCodec:
