@@ -24,9 +24,10 @@ from distributed import Client, get_task_stream
 from PIL import Image
 
 from clric_utils.cli import main
+from clric_utils.errors import ClusterError
 from clric_utils.evaluation.cluster import _local_cluster
 from clric_utils.evaluation.codecs import jpeg_codec
-from clric_utils.evaluation.sweep import COLUMNS, run_sweep
+from clric_utils.evaluation.sweep import COLUMNS, codec_provenance, run_sweep
 from clric_utils.paths import KODAK_ENV
 
 REPO = Path(__file__).resolve().parents[1]
@@ -113,22 +114,26 @@ def test_a_worker_loads_the_vae_once_not_once_per_task(
     assert len(frame) == 6 and len(loads) == 1
 
 
-class KillOnceCodec:
-    """JPEG whose first encode at ``parameter`` SIGKILLs the process running it (a worker)."""
+class KillingCodec:
+    """JPEG whose encode at ``parameter`` SIGKILLs the process running it (a worker).
+
+    It kills once, leaving the file ``marker``, or, with ``always``, every time.
+    """
 
     uses_vae = False
     measures_rate = True
 
-    def __init__(self, marker: Path, parameter: float) -> None:
+    def __init__(self, marker: Path, parameter: float, always: bool = False) -> None:
         self.name = "jpeg-kill"
         self.jpeg = jpeg_codec()
         self.parameters = self.jpeg.parameters
         self.marker = marker
         self.fatal = parameter
+        self.always = always
 
     def encode(self, image: np.ndarray, parameter: float) -> bytes:
-        """Die the first time (leaving a marker file), encode as JPEG afterwards."""
-        if parameter == self.fatal and not self.marker.exists():
+        """Die the first time (or every time), encode as JPEG otherwise."""
+        if parameter == self.fatal and (self.always or not self.marker.exists()):
             self.marker.touch()
             os.kill(os.getpid(), signal.SIGKILL)
         return self.jpeg.encode(image, parameter)
@@ -145,13 +150,31 @@ def test_a_worker_killed_mid_sweep_loses_and_repeats_no_row(
     out = tmp_path / "killed.csv"
     qualities = [10, 20, 30, 40, 50]
     frame = run_sweep(
-        crops, [KillOnceCodec(marker, 30)], "house", out, parameters=qualities,
+        crops, [KillingCodec(marker, 30)], "house", out, parameters=qualities,
         metrics=["psnr"], scheduler=two_workers, progress=False,
     )  # fmt: skip
     assert marker.exists()  # a worker process really died running a task
     pairs = sorted(zip(frame["image"], frame["parameter"], strict=True))
     assert pairs == sorted((c.name, q) for c in crops for q in qualities)  # each row once
     assert len(out.read_text().splitlines()) == 1 + len(pairs)
+
+
+def test_a_task_that_kills_every_worker_stops_with_a_clear_error(
+    crops: list[Path], tmp_path: Path
+) -> None:
+    from clric_utils.evaluation.cluster import dask_client
+    from clric_utils.evaluation.dask_tasks import SweepSetup, compute_rows
+
+    codec = KillingCodec(tmp_path / "killed", 30, always=True)
+    expected = {codec.name: ("none", codec_provenance(codec, None))}
+    setup = SweepSetup([codec], "house", "cpu", ["psnr"], {}, expected)
+    rows = []
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+        with dask_client(None, 2) as client, pytest.raises(ClusterError) as caught:
+            compute_rows(client, setup, [(crops[0], "jpeg-kill", 30.0)], rows.append)
+    assert rows == []
+    message = str(caught.value)
+    assert message.startswith("jpeg-kill on crop01.png at 30 killed each Dask worker that ran it")
 
 
 def _dask(*args: str, log: Path) -> subprocess.Popen:

@@ -4,10 +4,9 @@ Without a scheduler address, :func:`dask_client` starts a ``LocalCluster`` for t
 closes it afterwards: one worker thread inside this process for ``workers=1`` (no process to
 start, no TCP between scheduler and worker), else ``workers`` worker processes with one thread
 each (Dask's nannies start them with ``OMP_NUM_THREADS=1``, so torch uses one core per worker).
-Everything of a local cluster listens on 127.0.0.1 only. With
-an address (``--scheduler``, or Dask's ``scheduler-address`` setting, which the
-``DASK_SCHEDULER_ADDRESS`` environment variable sets) the sweep runs on that cluster's workers
-and leaves the cluster running.
+Everything of a local cluster listens on 127.0.0.1 only. With an address (``--scheduler``, or
+Dask's ``scheduler-address`` setting, which the ``DASK_SCHEDULER_ADDRESS`` environment variable
+sets) the sweep runs on that cluster's workers and leaves the cluster running.
 
 Every failure to reach or use a cluster is a :class:`~clric_utils.errors.ClusterError` with a
 bounded wait: Dask's connect timeout (``distributed.comm.timeouts.connect``, 30 s unless

@@ -63,7 +63,7 @@ class SweepSetup(WorkerPlugin):
         self._lock = threading.Lock()
 
     def teardown(self, worker: Any) -> None:
-        """Called when the sweep ends: drop the codecs and with them the VAE's memory."""
+        """Called when the sweep ends: drop the codecs (named VAEs stay in load_vae's cache)."""
         self._built = None
 
     def built_codecs(self, worker_address: str) -> dict[str, Codec]:
@@ -138,13 +138,17 @@ def compute_rows(
         client.submit(evaluate_task, setup.name, str(path), codec, parameter)
         for path, codec, parameter in jobs
     ]
+    job_of = {future.key: job for future, job in zip(futures, jobs, strict=True)}
     try:
         for future in as_completed(futures, loop=client.loop):
             try:
                 row = future.result()
             except KilledWorker as error:
+                path, codec, parameter = job_of[error.task]
                 raise ClusterError(
-                    f"a Dask worker died each time it ran {error.task} (out of memory?): {error}"
+                    f"{codec} on {path.name} at {parameter:g} killed each Dask worker that ran "
+                    f"it ({error.allowed_failures + 1} in all; out of memory?), the last "
+                    f"{error.last_worker.address}: see its log"
                 ) from None
             future.release()
             write(row)

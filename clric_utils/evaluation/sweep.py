@@ -5,6 +5,9 @@ rerun skips every row already present, so an interrupted sweep resumes where it 
 row's key is its image, codec, VAE and parameter plus its provenance: the CLRIC preset, effort
 and seed, the SHA-256 of the VAE's weights and the package version. Changing any of them makes
 the sweep compute new rows instead of taking old ones for done.
+
+The rows are computed as Dask tasks, on a local cluster or an existing one
+(:mod:`.cluster`, :mod:`.dask_tasks`); this process alone writes the CSV.
 """
 
 from __future__ import annotations
