@@ -25,3 +25,7 @@ class ParameterError(ClricError, ValueError):
 
 class DatasetMissingError(ClricError, FileNotFoundError):
     """A data set (Kodak, training photos) is not on this machine and cannot be downloaded."""
+
+
+class ClusterError(ClricError, RuntimeError):
+    """A Dask scheduler cannot be reached, has no workers, or its workers keep dying on a task."""

@@ -2,13 +2,16 @@
 
 Writes one CSV row per image × codec × parameter (columns: image, codec, vae, parameter,
 bytes, bpp, psnr, ms_ssim, lpips_alex, lpips_vgg, dists, encode_s, decode_s). Rerunning with
-the same --out skips the rows already there, so an interrupted run resumes.
+the same --out skips the rows already there, so an interrupted run resumes. The rows are
+computed as Dask tasks: on a local cluster (one worker process per core), or on an existing
+cluster with --scheduler (see "Running on a cluster" in the README).
 
 Examples:
   clric eval --codec jpeg webp --max-images 4 --out results/baselines.csv
   clric eval --dataset clic2020 --codec jpeg webp avif avif-slow --out results/clic2020_base.csv
   clric eval --images photo.png --codec latent-quant vae-only --vae house --out results/q.csv
   clric eval --codec jpeg avif --params jpeg=5,10,20 avif=10,30 --metrics psnr lpips_alex
+  clric eval --codec clric --vae house --scheduler tcp://head-node:8786 --out results/c.csv
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pandas as pd
 from ..codec.arch import DEFAULT_PRESET, PRESETS
 from ..codec.schedule import EFFORTS
 from ..errors import ImageReadError, ParameterError
+from ..evaluation.cluster import WORKER_TIMEOUT_S, configured_scheduler
 from ..evaluation.codecs import CODECS
 from ..images import image_files
 from ..metrics.quality import METRIC_NAMES
@@ -69,7 +73,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="CSV to write or resume; rows are resumed by (image, codec, vae, parameter) only, "
         "so a different --preset/--effort/--seed needs a new CSV",
     )
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="worker processes of the local Dask cluster (default: one per core, one with "
+        "--device cuda; 1 runs the tasks in this process)",
+    )
+    parser.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run the tasks on the existing Dask cluster whose scheduler is at ADDRESS, e.g. "
+        "tcp://host:8786 (default: $DASK_SCHEDULER_ADDRESS if set, else a local cluster)",
+    )
+    parser.add_argument(
+        "--worker-timeout",
+        type=float,
+        default=WORKER_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds to wait for the first worker of --scheduler (default {WORKER_TIMEOUT_S:g})",
+    )
     parser.add_argument(
         "--max-images", type=int, metavar="K", help="use only the first K images (sorted)"
     )
@@ -166,6 +189,24 @@ def parse_params(tokens: list[str] | None, codecs: list[str]) -> dict[str, list[
     return grids
 
 
+def choose_scheduler(scheduler: str | None, workers: int | None) -> str | None:
+    """The scheduler to use: ``--scheduler``, else Dask's configured one unless ``--workers``.
+
+    ``None`` means a local cluster. ``--workers`` with ``--scheduler`` is refused: the
+    existing cluster has its own workers.
+    """
+    if scheduler is not None and workers is not None:
+        raise ParameterError(
+            "--workers sizes the local cluster; with --scheduler the cluster's own workers run "
+            "the tasks (start more with `dask worker`)"
+        )
+    if scheduler is not None:
+        if not scheduler.strip():
+            raise ParameterError("--scheduler needs an address, e.g. tcp://host:8786")
+        return scheduler.strip()
+    return None if workers is not None else configured_scheduler()
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and print the mean table."""
     from ..evaluation.summary import mean_table
@@ -180,6 +221,7 @@ def run(args: argparse.Namespace) -> int:
         sources = dataset_images(args.dataset)  # a missing data set says how to get it
     images = collect_images(sources, args.max_images)
     options = {"preset": args.preset, "effort": args.effort, "seed": args.seed}
+    scheduler = choose_scheduler(args.scheduler, args.workers)
     frame = run_sweep(
         images,
         codecs,
@@ -188,6 +230,8 @@ def run(args: argparse.Namespace) -> int:
         parameters=parameters,
         workers=args.workers,
         device=args.device,
+        scheduler=scheduler,
+        worker_timeout=args.worker_timeout,
         progress=not args.quiet,
         metrics=args.metrics,
         codec_options=options if "clric" in codecs else None,

@@ -5,28 +5,31 @@ rerun skips every row already present, so an interrupted sweep resumes where it 
 row's key is its image, codec, VAE and parameter plus its provenance: the CLRIC preset, effort
 and seed, the SHA-256 of the VAE's weights and the package version. Changing any of them makes
 the sweep compute new rows instead of taking old ones for done.
+
+The rows are computed as Dask tasks, on a local cluster or an existing one
+(:mod:`.cluster`, :mod:`.dask_tasks`); this process alone writes the CSV.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import multiprocessing
+import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 from .. import __version__
 from ..devices import check_device
 from ..errors import ClricError, ImageReadError, ParameterError
 from ..metrics.quality import METRIC_NAMES, all_metrics
+from .cluster import dashboard_link, dask_client, default_workers
 from .codecs import VAE_CODECS, Codec, make_codec
 
 #: What a row was made with, besides its codec, VAE and parameter (part of the resume key).
@@ -197,43 +200,6 @@ def _grids(
     return grids
 
 
-# Per-process state of pool workers (each loads its own VAE and metric networks).
-_WORKER: dict[str, Any] = {}
-
-
-def _worker_init(
-    codec_names: list[str],
-    vae_name: str | None,
-    device: str,
-    metrics: list[str],
-    codec_options: dict[str, Any],
-) -> None:
-    """Pool initializer: one torch thread per worker, then build VAE and codecs."""
-    torch.set_num_threads(1)
-    vae = _load_vae(vae_name, codec_names, device)
-    codecs = {n: make_codec(n, vae=vae, device=device, **codec_options) for n in codec_names}
-    labels = {n: _vae_label(c, vae, vae_name) for n, c in codecs.items()}
-    provenance = {n: codec_provenance(c, vae) for n, c in codecs.items()}
-    _WORKER.update(codecs=codecs, labels=labels, provenance=provenance, device=device,
-                   metrics=metrics)
-
-
-def _worker_task(path: str, codec_name: str, parameter: float) -> dict[str, Any]:
-    """Evaluate one job inside a pool worker."""
-    codec = _WORKER["codecs"][codec_name]
-    image = _read_image(Path(path))
-    return evaluate_one(
-        image,
-        Path(path).name,
-        codec,
-        _WORKER["labels"][codec_name],
-        parameter,
-        _WORKER["metrics"],
-        _WORKER["device"],
-        _WORKER["provenance"][codec_name],
-    )
-
-
 def _csv_value(value: Any) -> Any:
     """Floats written with full precision (``nan``/``inf`` as pandas reads them)."""
     return repr(float(value)) if isinstance(value, float) else value
@@ -245,40 +211,50 @@ def run_sweep(
     vae_name: Any,
     out_csv: Path | str,
     parameters: Mapping[str, Sequence[float]] | Sequence[float] | None = None,
-    workers: int = 1,
+    workers: int | None = 1,
     device: str = "cpu",
     progress: bool = True,
     metrics: Sequence[str] = METRIC_NAMES,
     codec_options: Mapping[str, Any] | None = None,
+    scheduler: str | None = None,
+    worker_timeout: float | None = None,
 ) -> pd.DataFrame:
     """Evaluate every image × codec × parameter not yet in ``out_csv``; return the whole CSV.
 
-    ``codecs`` are registry names (or, with ``workers=1``, codec objects); ``vae_name`` is a
-    name for :func:`clric_utils.vae.load_vae` or an already loaded VAE object (``workers=1``).
-    ``parameters`` overrides the default grids: a list for all codecs, or a mapping from codec
-    name (``"*"``: every codec not named) to a list.
+    ``codecs`` are registry names or codec objects; ``vae_name`` is a name for
+    :func:`clric_utils.vae.load_vae` or an already loaded VAE object (objects are pickled to
+    the workers). ``parameters`` overrides the default grids: a list for all codecs, or a
+    mapping from codec name (``"*"``: every codec not named) to a list.
     Metrics not in ``metrics`` are written as NaN (LPIPS-vgg and DISTS are slow on a CPU).
+
+    The tasks, one per row, run on Dask (see :mod:`clric_utils.evaluation.cluster`): on the
+    existing cluster whose scheduler is at ``scheduler`` (``workers`` is then not used; its
+    first worker is awaited ``worker_timeout`` seconds, default
+    :data:`~clric_utils.evaluation.cluster.WORKER_TIMEOUT_S`), else on a local cluster of
+    ``workers`` workers: ``1`` runs in this process, ``None`` means one process per core. Rows
+    are written here, the single writer, in the order tasks finish; a task whose worker dies
+    is run again by Dask, so every row is written once.
 
     Rows are resumed by (image, codec, vae, parameter) and their provenance (CLRIC preset,
     effort and seed, the VAE's weights hash, the package version): a run with other settings
     adds rows beside the old ones. Metrics are not part of the key.
     """
-    device = str(check_device(device))
+    if not scheduler:
+        device = str(check_device(device))  # an existing cluster's workers check their own
     paths = [Path(p) for p in images]
     for path in paths:
         if not path.is_file():
             raise ImageReadError(f"image not found: {path}")
-    if workers < 1:
+    if workers is not None and workers < 1:
         raise ParameterError(f"workers must be ≥ 1, got {workers}")
     names = [c if isinstance(c, str) else c.name for c in codecs]
-    if workers > 1 and not (all(isinstance(c, str) for c in codecs) and isinstance(vae_name, str)):
-        raise ParameterError("workers > 1 needs codec names and a VAE name, not objects")
     options = dict(codec_options or {})
 
-    # Built here even with workers > 1: fails fast on unavailable codecs and gives the grids.
-    vae = _load_vae(vae_name, names, device)
+    # Built here, on the CPU, although the workers compute the rows: fails fast on unavailable
+    # codecs and gives the grids, the vae labels and the provenance of the resume keys.
+    vae = _load_vae(vae_name, names, "cpu")
     built = [
-        make_codec(c, vae=vae, device=device, **options) if isinstance(c, str) else c
+        make_codec(c, vae=vae, device="cpu", **options) if isinstance(c, str) else c
         for c in codecs
     ]
     grids = _grids(built, parameters)
@@ -289,7 +265,7 @@ def run_sweep(
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     done = read_done_keys(out_csv)
     jobs = [
-        (path, codec, float(p))
+        (path, codec.name, float(p))
         for path in paths
         for codec in built
         for p in grids[codec.name]
@@ -299,42 +275,32 @@ def run_sweep(
     total = sum(len(grids[c.name]) for c in built) * len(paths)
 
     new_file = not out_csv.is_file() or out_csv.stat().st_size == 0
+    local_workers = min(workers or default_workers(device), max(len(jobs), 1))
+    cluster = dask_client(scheduler, local_workers, progress, worker_timeout) if jobs else None
     with (
+        cluster or nullcontext() as client,  # first: an unusable cluster leaves no CSV behind
         out_csv.open("a", newline="") as handle,
         tqdm(total=total, initial=total - len(jobs), disable=not progress, desc="eval") as bar,
     ):
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         if new_file:
             writer.writeheader()
+            handle.flush()
 
         def write(row: dict[str, Any]) -> None:
             writer.writerow({k: _csv_value(v) for k, v in row.items()})
             handle.flush()  # a killed sweep keeps every finished row
             bar.update(1)
 
-        if workers == 1 or len(jobs) <= 1:
-            cache: tuple[Path, np.ndarray] | None = None
-            for path, codec, parameter in jobs:
-                if cache is None or cache[0] != path:
-                    cache = (path, _read_image(path))
-                write(
-                    evaluate_one(
-                        cache[1], path.name, codec, labels[codec.name], parameter, metrics, device,
-                        provenance[codec.name],
-                    )
-                )
-        else:
-            # spawn, not fork: forking a process that already ran torch can deadlock its pools.
-            context = multiprocessing.get_context("spawn")
-            initargs = (names, vae_name, device, list(metrics), options)
-            with ProcessPoolExecutor(
-                max_workers=workers, mp_context=context, initializer=_worker_init, initargs=initargs
-            ) as pool:
-                futures = [pool.submit(_worker_task, str(p), c.name, q) for p, c, q in jobs]
-                try:
-                    for future in as_completed(futures):
-                        write(future.result())
-                except BaseException:
-                    pool.shutdown(cancel_futures=True)  # don't wait for the queued jobs
-                    raise
+        if client is not None:
+            from .dask_tasks import SweepSetup, compute_rows  # imports Dask (a second)
+
+            link = dashboard_link(client) if progress else None
+            if link:
+                bar.write(f"Dask dashboard: {link}", file=sys.stderr)
+            setup = SweepSetup(
+                codecs, vae_name, device, metrics, options,
+                {name: (labels[name], provenance[name]) for name in names},
+            )  # fmt: skip
+            compute_rows(client, setup, jobs, write)
     return pd.read_csv(out_csv)
