@@ -25,3 +25,7 @@ class ParameterError(ClricError, ValueError):
 
 class DatasetMissingError(ClricError, FileNotFoundError):
     """A data set (Kodak, training photos) is not on this machine and cannot be downloaded."""
+
+
+class ResourceLimitError(ClricError, MemoryError):
+    """Encoding or decoding would need more memory than the machine or the caller's limit."""

@@ -1,0 +1,35 @@
+"""Writing a command's output files: atomically, with one clear error when the disk refuses."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path, write_bytes_atomic
+from ..errors import ClricError
+
+
+@contextlib.contextmanager
+def reporting_write_errors(path: str | Path) -> Iterator[None]:
+    """Turn an OSError while writing ``path`` (disk full, permissions…) into one ClricError."""
+    try:
+        yield
+    except OSError as error:
+        raise ClricError(f"{path}: cannot write ({error.strerror or error})") from None
+
+
+def save_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (a failure leaves any previous file untouched)."""
+    with reporting_write_errors(path):
+        write_bytes_atomic(path, data)
+
+
+def save_npy(path: str | Path, array: np.ndarray) -> None:
+    """Save ``array`` atomically as a .npy file at exactly ``path`` (np.save alone would append
+    .npy to a name without it)."""
+    with reporting_write_errors(path), atomic_path(path) as temporary:
+        with temporary.open("wb") as handle:
+            np.save(handle, array)
