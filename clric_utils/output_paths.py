@@ -51,15 +51,15 @@ def check_output_path(
     if "\0" in text:
         raise ParameterError(f"{what} path {text!r} contains a NUL character")
     path = Path(text)
+    for source in inputs:
+        source = Path(source)
+        if _same_file(path, source) or path.absolute() == source.absolute():
+            raise ParameterError(f"{what} {path} is the input file; choose another output path")
     if path.suffix.lower() not in suffixes:
         raise ParameterError(
             f"{what} {path}: the file written is {suffixes[0][1:].upper()}; "
             f"name it with {' or '.join(suffixes)}"
         )
-    for source in inputs:
-        source = Path(source)
-        if _same_file(path, source) or path.absolute() == source.absolute():
-            raise ParameterError(f"{what} {path} is the input file; choose another output path")
     if path.is_dir():
         raise ParameterError(f"{what} {path} is a folder; give a file name")
     if path.exists() and not force:
