@@ -129,6 +129,13 @@ def _image_tensor(image: ImageInput) -> torch.Tensor:
     return tensor
 
 
+def _image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of an image file from its header: its pixels are not read yet."""
+    from .images import image_size
+
+    return image_size(path)
+
+
 def _checked_tensor(image: torch.Tensor) -> torch.Tensor:
     """A 1×3×H×W float tensor in [-1, 1] as float32 on the CPU, or ImageReadError.
 
@@ -261,8 +268,10 @@ def compress(
     get_effort(effort)
     seed = _checked_seed(seed)
     max_memory = memory_budget.check_max_memory(max_memory)
-    x = _image_tensor(image)  # before loading the VAE: a bad image fails fast
-    height, width = (int(side) for side in x.shape[-2:])
+    # The size first (from a file's header alone), then the VAE, then the budget, and only
+    # then the pixels: a bad or too large image fails fast and allocates nothing.
+    x = None if isinstance(image, (str, os.PathLike)) else _image_tensor(image)
+    height, width = _image_size(image) if x is None else tuple(int(s) for s in x.shape[-2:])
     check_image_size(height, width)  # before the fit: the file could not hold it
     vae = _load_vae(vae, device)
     check_scaling_factor(vae)
@@ -270,6 +279,8 @@ def compress(
         _check_reachable(target_bpp, height, width, str(vae.name), preset, arch)
     memory_budget.check_budget(encode_budget(arch, height, width, vae), max_memory,
                                f"encoding this {width}×{height} image")
+    if x is None:
+        x = _image_tensor(image)
     latent = vae.encode(x).to("cpu")
     vae_name = str(vae.name)
     scaling = float(vae.scaling_factor)

@@ -14,7 +14,9 @@ first frame is used (with a warning). Colour profiles are ignored.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -111,8 +113,9 @@ def _to_rgb(image: Image.Image, path: Path) -> np.ndarray:
     return np.array(image, dtype=np.uint8)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as an ``H×W×3`` uint8 RGB array; raise ``ImageReadError`` if unusable."""
+@contextlib.contextmanager
+def _opened_image(path: str | Path) -> Iterator[tuple[Path, Image.Image]]:
+    """Open an image file lazily (pixels not read); every failure becomes ImageReadError."""
     if "\0" in str(path):
         raise ImageReadError(f"{str(path)!r}: the path contains a NUL character")
     path = Path(path)
@@ -123,18 +126,13 @@ def read_image(path: str | Path) -> np.ndarray:
     truncated_setting = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a grey image
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            # Pillow warns from 89 MP on; check_image_size's own limit and message decide.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
             check_image_size(*image.size, path)
-            frames = getattr(image, "n_frames", 1)
-            if frames > 1:
-                warnings.warn(f"{path}: {frames} frames; only the first is used", stacklevel=2)
-            image.load()
-            if image.format == "PNG" and image.mode in ("RGB", "RGBA"):
-                if _png_bit_depth(path) == 16:
-                    # Pillow keeps the high byte of each 16-bit sample (≤ 1 level from rounding).
-                    warnings.warn(f"{path}: 16-bit PNG reduced to 8 bits", stacklevel=2)
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image, path)
+            yield path, image
     except ImageReadError:
         raise
     except UnidentifiedImageError:
@@ -145,6 +143,32 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(f"{path}: corrupted or truncated image ({error})") from None
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = truncated_setting
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file from its header alone (no pixel is decoded).
+
+    Raises ``ImageReadError`` like ``read_image`` for unreadable files and refused sizes, so
+    that a caller can check its memory budget before reading the pixels.
+    """
+    with _opened_image(path) as (_, image):
+        width, height = image.size
+    return height, width
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as an ``H×W×3`` uint8 RGB array; raise ``ImageReadError`` if unusable."""
+    with _opened_image(path) as (path, image):
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            warnings.warn(f"{path}: {frames} frames; only the first is used", stacklevel=2)
+        image.load()
+        if image.format == "PNG" and image.mode in ("RGB", "RGBA"):
+            if _png_bit_depth(path) == 16:
+                # Pillow keeps the high byte of each 16-bit sample (≤ 1 level from rounding).
+                warnings.warn(f"{path}: 16-bit PNG reduced to 8 bits", stacklevel=2)
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image, path)
 
 
 def image_files(folder: str | Path) -> list[Path]:

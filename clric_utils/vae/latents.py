@@ -11,11 +11,15 @@ Images above ``TILING_MIN_PIXELS`` (1 megapixel) go through the VAE in overlappi
 image pixels, overlapping by 16 latent pixels) instead of growing with the image. Measured
 on this project's CPU machine with ``house``: one pass costs ≈ 525–600 bytes per pixel
 (1024 × 1024: +525 MB peak, 3.8 s), so 100 megapixels would need ≈ 60 GB; tiled, a
-2048 × 2048 decode peaks at +397 MB (13.7 s). The quality cost of tiling, measured with
-``python benchmarks/vae_tiling.py --vae house --images 2 --tile 32`` (tiles far smaller than
+2048 × 2048 decode peaks at +395 MB (16 s, machine shared).
+
+The quality cost of tiling, measured with
+``python benchmarks/vae_tiling.py --vae house --images 4 --tile 32`` (tiles far smaller than
 the default, so more seams per pixel than any real use): the PSNR of the encode → decode
-round trip is 0.0025 dB *higher* tiled (22.977 / 27.960 dB vs 22.975 / 27.958 dB in one pass
-on kodim01 / kodim02), i.e. no measurable cost (the requirement is a loss ≤ 0.05 dB).
+round trip is 0.0026 dB *higher* tiled, on average over kodim01–04 (kodim01: 22.977 dB
+tiled, 22.975 dB in one pass). That is no measurable cost (the requirement is a loss of at
+most 0.05 dB). Measured for ``house`` (AutoencoderTiny) only: the KL VAEs (``sd``…) were
+not on this machine, and their GroupNorm layers see per-tile statistics.
 """
 
 from __future__ import annotations

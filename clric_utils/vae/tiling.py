@@ -20,17 +20,25 @@ from fractions import Fraction
 import torch
 
 
-def tile_starts(size: int, tile: int, overlap: int, align: int = 1) -> list[int]:
-    """Starts of tiles of length ``tile`` covering ``[0, size)``, consecutive ones sharing at
-    least ``overlap``; every start is a multiple of ``align`` (the last tile may be shorter)."""
-    if tile >= size:
-        return [0]
-    stride = max(align, (tile - overlap) // align * align)
-    starts = list(range(0, size - tile, stride))
-    last = -(-(size - tile) // align) * align  # the last tile ends at ``size`` (or just short)
-    if last > starts[-1]:
-        starts.append(min(last, (size - 1) // align * align))
-    return starts
+def tile_spans(size: int, tile: int, overlap: int, align: int = 1) -> list[tuple[int, int]]:
+    """(start, length) of the fewest tiles no longer than ``tile`` that cover ``[0, size)``
+    with neighbours sharing at least ``overlap``, spread evenly; starts and lengths are
+    multiples of ``align`` (except where the last tile ends at ``size``).
+
+    Even spreading keeps the extra work small: 192 samples in tiles of ≤ 96 overlapping by 16
+    take 3 tiles of 75 (225 samples computed), not 96 + 96 + 96 (288).
+    """
+    if not 0 <= overlap < tile:
+        raise ValueError(f"tile overlap {overlap} must lie in [0, tile = {tile})")
+    units, tile_units = -(-size // align), tile // align
+    overlap_units = -(-overlap // align)
+    if tile_units >= units:
+        return [(0, size)]
+    count = -(-(units - overlap_units) // (tile_units - overlap_units))
+    length = -(-(units + (count - 1) * overlap_units) // count)
+    # Starts ⌊i·(units − length)/(count − 1)⌋ step by at most length − overlap_units.
+    starts = [i * (units - length) // (count - 1) for i in range(count)]
+    return [(align * s, min(align * length, size - align * s)) for s in starts]
 
 
 def ramp_weights(start: int, length: int, size: int, ramp: int) -> torch.Tensor:
@@ -63,28 +71,28 @@ def tiled_map(
     out_height, out_width = int(height * scale), int(width * scale)
     ramp = int(overlap * scale)
 
-    def axis_weights(size: int, out_size: int) -> list[tuple[int, int, torch.Tensor]]:
-        """(input start, output start, weights) of every tile along one axis."""
+    def axis_weights(size: int, out_size: int) -> list[tuple[int, int, int, torch.Tensor]]:
+        """(input start, input length, output start, weights) of every tile along one axis."""
         tiles = []
-        for start in tile_starts(size, tile, overlap, align):
-            out_start = int(start * scale)
-            length = int(min(tile, size - start) * scale)
-            tiles.append((start, out_start, ramp_weights(out_start, length, out_size, ramp)))
+        for start, length in tile_spans(size, tile, overlap, align):
+            out_start, out_length = int(start * scale), int(length * scale)
+            weights = ramp_weights(out_start, out_length, out_size, ramp)
+            tiles.append((start, length, out_start, weights))
         return tiles
 
     rows, cols = axis_weights(height, out_height), axis_weights(width, out_width)
     output = torch.zeros((x.shape[0], out_channels, out_height, out_width), dtype=torch.float32)
-    for top, out_top, row_weights in rows:
-        for left, out_left, col_weights in cols:
-            piece = function(x[..., top : top + tile, left : left + tile]).to("cpu")
+    for top, height_in, out_top, row_weights in rows:
+        for left, width_in, out_left, col_weights in cols:
+            piece = function(x[..., top : top + height_in, left : left + width_in]).to("cpu")
             h, w = len(row_weights), len(col_weights)
             weights = row_weights[:, None] * col_weights[None, :]
             output[..., out_top : out_top + h, out_left : out_left + w] += piece * weights
     # The weights' sum is separable: Σ_ij a_i(y) b_j(x) = (Σ_i a_i(y)) · (Σ_j b_j(x)).
     row_sum, col_sum = torch.zeros(out_height), torch.zeros(out_width)
-    for _, out_top, row_weights in rows:
+    for _, _, out_top, row_weights in rows:
         row_sum[out_top : out_top + len(row_weights)] += row_weights
-    for _, out_left, col_weights in cols:
+    for _, _, out_left, col_weights in cols:
         col_sum[out_left : out_left + len(col_weights)] += col_weights
     output /= row_sum[:, None] * col_sum[None, :]
     return output
