@@ -66,6 +66,52 @@ def forge_file(
     return finish_file(pack_header(header), payload(payload_words[0]), payload(payload_words[1]))
 
 
+def forge_model_file(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    preset: str = "paper",
+    vae_name: str = "tiny",
+    vae_scaling_factor: float = 1.5332,
+    max_grid_span: int = 2047,
+    max_weight: int = 255,
+) -> bytes | None:
+    """A *correctly coded* file of random integer grids and network parameters.
+
+    Unlike ``forge_file``'s random payloads (which the range decoder mostly rejects), this
+    file's payloads decode, so the fixed-point decoder and the VAE meet wild parameters:
+    random exponents, weights up to ``max_weight``, grids spanning up to ``max_grid_span``.
+    None when the writer itself refuses the draw (fixed-point overflow, a too wide grid).
+    """
+    from clric_utils.bitstream.encode import encode_integers
+    from clric_utils.bitstream.rules import EXPONENT_MAX, EXPONENT_MIN
+    from clric_utils.errors import ParameterError
+
+    arch = get_preset(preset)
+    shapes = latent_grid_shapes(height, width, arch.n_levels)
+    grids = []
+    for level, shape in enumerate(shapes):
+        low = int(rng.integers(-1000, 1000))
+        span = int(rng.integers(0, max_grid_span + 1)) if rng.random() < 0.5 else 3
+        channels = arch.channels_of_level(level)
+        grids.append(rng.integers(low, low + span + 1, (channels, *shape), dtype=np.int64))
+    layout = parameter_layout(arch, len(shapes))
+    values = {f"{spec.network}.{spec.name}": rng.integers(-max_weight, max_weight + 1,
+                                                         spec.shape, dtype=np.int64)
+              for spec in layout}
+    exponents = {network: tuple(int(e) for e in rng.integers(EXPONENT_MIN, EXPONENT_MAX + 1, 2))
+                 for network in NETWORKS}
+    try:
+        encoded = encode_integers(
+            grids, values, exponents, arch, image_size=(height, width), vae_name=vae_name,
+            vae_scaling_factor=vae_scaling_factor, preset=preset, lmbda=1e-3,
+            estimated_bits=0.0,
+        )
+    except ParameterError:
+        return None
+    return encoded.data
+
+
 def n_grid_levels(height: int, width: int, preset: str = "paper") -> int:
     """How many grid levels a file of this size and preset has (entries of ``grid_ranges``)."""
     return len(latent_grid_shapes(height, width, get_preset(preset).n_levels))

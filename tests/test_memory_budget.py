@@ -139,3 +139,14 @@ def test_bad_max_memory_is_a_parameter_error():
     for bad in (0, -1, float("nan"), "lots"):
         with pytest.raises(ParameterError):
             decompress_latent(forge_file(64, 64), max_memory=bad)
+
+
+def test_forged_headers_fuzz_smoke():
+    """A few forged files through the full decode under a 2 GB cap (the benchmark runs 10 000)."""
+    import fuzz_decoder
+
+    counts, problems = fuzz_decoder.fuzz(25, seed=11, timeout=300, memory_limit=2.0)
+    assert problems == []
+    assert counts["crash"] == counts["hang"] == 0
+    assert counts["decoded"] > 0 and counts["clean_error"] > 0
+    assert 0 < counts["peak_kb"] < 2 << 20
