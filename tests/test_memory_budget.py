@@ -149,4 +149,4 @@ def test_forged_headers_fuzz_smoke():
     assert problems == []
     assert counts["crash"] == counts["hang"] == 0
     assert counts["decoded"] > 0 and counts["clean_error"] > 0
-    assert 0 < counts["peak_kb"] < 2 << 20
+    assert counts["peak_kb"] < 2 << 20  # KB above the started worker (0: no new peak)
