@@ -191,14 +191,16 @@ def encode_budget(arch: ArchConfig, height: int, width: int, vae: FrozenVae) -> 
     return memory_budget.IMAGE_BYTES_PER_PIXEL * height * width + max(vae_pass, fit)
 
 
-def decode_budget(header: Header, vae: FrozenVae | None = None) -> int:
-    """Estimated peak bytes of decoding a file with this header (ŷ, plus the image if ``vae``)."""
+def decode_budget(header: Header, vae: FrozenVae | None = None, image: bool = True) -> int:
+    """Estimated peak bytes of decoding a file with this header: ŷ, the picture (``image``)
+    and the pass of ``vae`` (when given; without it the estimate is a lower bound)."""
     height, width = header.image_height, header.image_width
     latent_pixels = header.latent_size[0] * header.latent_size[1]
     needed = memory_budget.yhat_bytes(header.arch, latent_pixels, len(header.grid_shapes))
+    if image:
+        needed += memory_budget.IMAGE_BYTES_PER_PIXEL * height * width
     if vae is not None:
         needed += memory_budget.vae_pass_bytes(vae, height, width)
-        needed += memory_budget.IMAGE_BYTES_PER_PIXEL * height * width
     return needed
 
 
@@ -358,7 +360,8 @@ def decompress_latent(
     max_memory = memory_budget.check_max_memory(max_memory)
     data = _as_bytes(data)
     header = parse_header(data)
-    memory_budget.check_budget(decode_budget(header), max_memory, _decoding(header))
+    memory_budget.check_budget(decode_budget(header, image=False), max_memory,
+                               _decoding(header))
     decoded = decode_file(data)
     return DecodedLatent(torch.from_numpy(decoded.y_hat), decoded.header, decoded)
 
@@ -368,8 +371,14 @@ def _decoding(header: Header) -> str:
     return f"decoding this file ({header.image_width}×{header.image_height} pixels)"
 
 
-def check_decode_budget(header: Header, vae: FrozenVae, max_memory: float | None) -> None:
-    """ResourceLimitError when decoding ŷ and the image needs more than the limit (GB)."""
+def check_decode_budget(
+    header: Header, vae: FrozenVae | None, max_memory: float | None
+) -> None:
+    """ResourceLimitError when decoding ŷ and the image needs more than the limit (GB).
+
+    Called once before the VAE is loaded (``vae`` None: a forged size is refused without
+    loading, let alone downloading, the VAE the file names), and once with it.
+    """
     max_memory = memory_budget.check_max_memory(max_memory)
     memory_budget.check_budget(decode_budget(header, vae), max_memory, _decoding(header))
 
@@ -421,6 +430,7 @@ def decompress(
     device = check_device(device)
     data = _as_bytes(data)
     header = parse_header(data)
+    check_decode_budget(header, None, max_memory)
     vae = file_vae(header, vae, device)
     check_decode_budget(header, vae, max_memory)
     latent = decompress_latent(data, max_memory)

@@ -150,3 +150,15 @@ def test_forged_headers_fuzz_smoke():
     assert counts["crash"] == counts["hang"] == 0
     assert counts["decoded"] > 0 and counts["clean_error"] > 0
     assert counts["peak_kb"] < 2 << 20  # KB above the started worker (0: no new peak)
+
+
+def test_forged_size_is_refused_before_the_named_vae_is_loaded(monkeypatch):
+    """A file naming a VAE that would have to be downloaded is refused on its size first."""
+    import clric_utils.codec_api as api
+
+    def no_vae(*args, **kwargs):
+        raise AssertionError("the VAE was loaded before the budget was checked")
+
+    monkeypatch.setattr(api, "file_vae", no_vae)
+    with pytest.raises(ResourceLimitError):
+        decompress(forge_file(6000, 16384, vae_name="sd", vae_scaling_factor=0.18215))

@@ -40,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
                           "--dump-latent")
     data = read_clric_file(args.input)
     header = read_header(data)
+    check_decode_budget(header, None, args.max_memory)  # before the VAE is even loaded
     vae = file_vae(header, args.vae, args.device)
     check_decode_budget(header, vae, args.max_memory)  # before anything is allocated
     decoded = decompress_latent(data, args.max_memory)
