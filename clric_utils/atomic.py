@@ -10,6 +10,7 @@ failed write leaves the previous file untouched and removes its temporary file.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -31,12 +32,14 @@ def _fsync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block succeeds it replaces ``path``.
 
     The caller writes the complete file to the yielded path (with any library: Pillow, numpy,
     pandas…). Folders are created. On an exception the temporary file is removed and ``path``
-    keeps its previous content.
+    keeps its previous content. With ``overwrite`` False, a ``path`` that exists by the time
+    the file is complete (another process created it meanwhile) raises FileExistsError and is
+    left alone.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -48,11 +51,32 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with temporary.open("rb+") as handle:
             os.fsync(handle.fileno())
         os.chmod(temporary, _final_mode(path))
-        os.replace(temporary, path)
+        if overwrite:
+            os.replace(temporary, path)
+        else:
+            _move_without_replacing(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     _fsync_folder(path.parent)
+
+
+def _move_without_replacing(temporary: Path, path: Path) -> None:
+    """Rename ``temporary`` to ``path`` unless ``path`` exists (FileExistsError then).
+
+    A hard link is atomic and fails if the name is taken; where links are not supported the
+    check and the rename are two steps (a tiny window remains).
+    """
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise
+    except OSError:  # no hard links on this file system
+        if path.exists():
+            raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+        os.replace(temporary, path)
+        return
+    temporary.unlink()
 
 
 def _umask() -> int:
@@ -79,10 +103,10 @@ def _final_mode(path: Path) -> int:
         return 0o666 & ~_umask()
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (see the module docstring); return the path."""
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, overwrite: bool = True) -> Path:
+    """Write ``data`` to ``path`` atomically (see ``atomic_path``); return the path."""
     path = Path(path)
-    with atomic_path(path) as temporary:
+    with atomic_path(path, overwrite) as temporary:
         temporary.write_bytes(data)
     return path
 

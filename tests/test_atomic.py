@@ -70,3 +70,15 @@ def test_written_file_has_the_usual_permissions(tmp_path):
         os.umask(umask)
     assert path.read_bytes() == b"data"
     assert path.stat().st_mode & 0o777 == 0o644  # not mkstemp's 0600
+
+
+def test_no_overwrite_keeps_a_file_created_meanwhile(tmp_path):
+    """Without --force, a file another process created during the fit is not replaced."""
+    path = tmp_path / "x.clric"
+    with pytest.raises(FileExistsError), atomic_path(path, overwrite=False) as temporary:
+        temporary.write_bytes(b"ours")
+        path.write_bytes(b"theirs")  # appears while we write
+    assert path.read_bytes() == b"theirs"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.clric"]
+    write_bytes_atomic(tmp_path / "y.clric", b"new", overwrite=False)
+    assert (tmp_path / "y.clric").read_bytes() == b"new"

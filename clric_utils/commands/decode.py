@@ -30,9 +30,8 @@ def run(args: argparse.Namespace) -> int:
     """Check the paths and the memory budget, decode ŷ, run the VAE decoder, write the PNG."""
     from ..bitstream.reading import read_clric_file
     from ..codec_api import check_decode_budget, decompress_latent, file_vae, read_header
-    from ..images import save_png
     from ..output_paths import check_output_path
-    from .outputs import reporting_write_errors, save_npy
+    from .outputs import save_npy, save_png_output
 
     output = check_output_path(args.output, (".png",), (args.input,), args.force)
     if args.dump_latent:
@@ -45,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
     check_decode_budget(header, vae, args.max_memory)  # before anything is allocated
     decoded = decompress_latent(data, args.max_memory)
     if args.dump_latent:
-        save_npy(args.dump_latent, decoded.y_hat.numpy())
+        save_npy(args.dump_latent, decoded.y_hat.numpy(), overwrite=args.force)
     image = vae.decode(decoded.y_hat.to(args.device), header.image_height, header.image_width)
-    with reporting_write_errors(output):
-        save_png(image, output)
+    save_png_output(output, image, overwrite=args.force)
     print(f"{output}: {header.image_width}×{header.image_height} decoded with {vae.name}")
     return 0

@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
         effort=effort, seed=args.seed, device=args.device, progress=not args.quiet,
         strict=not args.best_effort, max_memory=args.max_memory,
     )
-    save_bytes(output, result.data)
+    save_bytes(output, result.data, overwrite=args.force)
     if args.dump_latent:
-        save_npy(args.dump_latent, result.y_hat.numpy())
+        save_npy(args.dump_latent, result.y_hat.numpy(), overwrite=args.force)
     print(
         f"{output}: {len(result.data)} bytes, {result.bpp:.4f} bpp "
         f"(estimated {result.estimated_bits:.0f} bits + {result.header_bytes}-byte header; "
