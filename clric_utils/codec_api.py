@@ -248,7 +248,9 @@ def compress(
     Exactly one of ``lmbda`` (the rate-distortion trade-off) and ``target_bpp`` (searched
     for with rate control, measuring the real file size) must be given. ``vae`` is a short
     name (``house``, ``sd``, ``tiny``, …) or a FrozenVae. Images need sides of at least
-    8 pixels and at most 100 megapixels, as on the command line.
+    8 pixels and at most 100 megapixels, as on the command line. A tensor whose values all
+    lie in [0, 1] is refused as a probable [0, 1]-range image (pass ``2·x − 1``, or a uint8
+    array for a picture that truly has no pixel darker than mid-grey).
 
     ``strict``: when no fit lands within 3 % of ``target_bpp``, raise ParameterError naming
     the closest rate reached (the command line's default) instead of returning that closest

@@ -4,14 +4,17 @@ A ``.clric`` header claims an image size; a forged 99-byte file can claim 16384�
 and an honest 100-megapixel photo is large too. Before anything is allocated, the decoder
 (and the encoder) estimates the memory it will need from the sizes alone and refuses, with
 one clear ``ResourceLimitError``, when that exceeds the limit: by default the smaller of
-``DEFAULT_MAX_MEMORY_GB`` (4 GB, enough for a 30-megapixel picture) and the memory available
+``DEFAULT_MAX_MEMORY_GB`` (4 GB: a 24-megapixel photo is estimated at 3.2 GB to encode and
+2.6 GB to decode with the ``paper`` preset and ``house``) and the memory available
 on this machine (``MemAvailable``, and the control group's limit on Linux); otherwise the
 ``max_memory`` the caller gives (``--max-memory`` on the command line, in GB), which can raise
 or lower the limit.
 
-The estimates are upper bounds fitted to measurements on this project's machine (peak
-resident memory above the loaded process; see ``benchmarks/forge_clric.py`` and the issue 15
-notes in docs/codec.md):
+The estimates are meant as upper bounds. They are fitted to measurements on this project's
+machine: peak resident memory above the loaded process, for forged files of 512² to 2048²
+pixels (``benchmarks/forge_clric.py``) and for fits of 64×96 and 128×192 latents. Larger
+sizes are extrapolated linearly; ``benchmarks/fuzz_decoder.py --forge-headers`` checks the
+decoder's side under an address-space cap.
 
 * integer ŷ: 8-byte integers, ≈ 8 arrays as wide as the widest stage of f_ψ, per latent pixel
   (measured 22 bytes per image pixel for the paper preset; the estimate says 48);
