@@ -40,8 +40,9 @@ YHAT_ARRAYS = 8
 FIT_VALUES = 16
 #: Activations per pixel and channel kept by a VAE pass (fitted: AutoencoderTiny, KL).
 VAE_ARRAYS = {"tiny": 5, "kl": 10}
-#: A VAE whose channel widths are unknown is taken to cost this many bytes per pixel.
-UNKNOWN_VAE_BYTES_PER_PIXEL = 10_000
+#: Bytes per pixel assumed for a VAE object that is not a FrozenVae (widths unknown): a guess
+#: between ``house`` (≈ 850 estimated) and Stable Diffusion's (≈ 9 300); ``max_memory`` rules.
+UNKNOWN_VAE_BYTES_PER_PIXEL = 2_000
 GB = 1 << 30
 #: Default limit, in GB, when the caller gives none (and the machine has that much available).
 DEFAULT_MAX_MEMORY_GB = 4.0
