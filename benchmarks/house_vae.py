@@ -83,8 +83,9 @@ def main() -> None:
           f"decode {summary['decode_s']:.2f}, together "
           f"{summary['encode_s'] + summary['decode_s']:.2f}")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+        from clric_utils.atomic import write_text_atomic
+
+        write_text_atomic(args.json, json.dumps(summary, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,14 +1,20 @@
 """The ``clric`` command: one sub-command per module in ``clric_utils.commands``.
 
 Every expected failure (bad input, missing weights, corrupted file) is a ``ClricError``; it is
-printed as one line on stderr with exit code 2, never as a traceback.
+printed as one line on stderr with exit code 2, never as a traceback. Warnings are printed as
+one line each (``clric encode: warning: …``), and Ctrl-C at any moment — even while torch is
+still being imported — ends with one line and exit code 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
+import warnings
+from collections.abc import Iterator
 
 from .errors import ClricError
 
@@ -37,17 +43,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def one_line_warnings(prefix: str) -> Iterator[None]:
+    """Print each warning as ``PREFIX: warning: message`` on one line (no file, no source)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        print(f"{prefix}: warning: {text}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``clric`` with ``argv``; return the process exit code."""
-    args = build_parser().parse_args(argv)
+    name = "clric"
     try:
-        return int(args.run(args) or 0)
+        args = build_parser().parse_args(argv)  # imports torch: Ctrl-C may come here too
+        name = f"clric {args.command}"
+        with one_line_warnings(name):
+            return int(args.run(args) or 0)
     except ClricError as error:
-        print(f"clric {args.command}: error: {error}", file=sys.stderr)
+        print(f"{name}: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"clric {args.command}: interrupted", file=sys.stderr)
+        print(f"{name}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `clric info … | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

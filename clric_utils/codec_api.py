@@ -7,10 +7,15 @@
 
 The encoder's ``y_hat`` is the integer decoder's ŷ, so ``decompress_latent(data).y_hat`` equals
 ``compress(...).y_hat`` bit for bit, on any machine and with any thread count.
+
+Every argument is checked before any heavy work (a wrong preset, seed or λ fails in
+milliseconds, not after the VAE pass), and both directions check a memory budget first
+(``memory_budget.py``): a file claiming a huge image is refused before anything is allocated.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,11 +24,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from . import memory_budget
+from .atomic import write_bytes_atomic
 from .bitstream import Header, decode_file, encode_model, parse_header
 from .bitstream.decode import DecodedFile
 from .bitstream.encode import check_image_size
-from .codec.arch import DEFAULT_PRESET
-from .codec.schedule import DEFAULT_EFFORT
+from .bitstream.header import smallest_file_bytes
+from .bitstream.reading import read_clric_file
+from .bitstream.rules import latent_grid_shapes
+from .codec.arch import DEFAULT_PRESET, ArchConfig, get_preset
+from .codec.schedule import DEFAULT_EFFORT, get_effort
 from .devices import check_device
 from .errors import ClricFormatError, ImageReadError, ParameterError
 
@@ -54,11 +64,14 @@ class EncodeResult:
         return parse_header(self.data)
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write ``data`` to ``path`` (folders are created); return the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(self.data)
-        return path
+        """Write ``data`` to ``path`` atomically (folders are created); return the path.
+
+        An existing file is replaced (the command line asks for ``--force`` first); readers
+        see the old file or the new one, never a mixture (``atomic.py``).
+        """
+        if "\0" in os.fspath(path):
+            raise ParameterError(f"output path {os.fspath(path)!r} contains a NUL character")
+        return write_bytes_atomic(path, self.data)
 
 
 @dataclass
@@ -79,10 +92,7 @@ def _as_bytes(data: bytes | bytearray | memoryview | str | os.PathLike) -> bytes
     if isinstance(data, (bytes, bytearray, memoryview)):
         return bytes(data)
     if isinstance(data, (str, os.PathLike)):
-        try:
-            return Path(data).read_bytes()
-        except OSError as error:
-            raise ClricFormatError(f"{data}: cannot read ({error.strerror or error})") from None
+        return read_clric_file(data)
     raise ClricFormatError(f"expected .clric bytes or a path, got {type(data).__name__}")
 
 
@@ -98,26 +108,100 @@ def _load_vae(vae: str | FrozenVae, device: str | torch.device) -> FrozenVae:
 
 
 def _image_tensor(image: ImageInput) -> torch.Tensor:
-    """The image as a 1×3×H×W float32 tensor in [-1, 1]."""
+    """The image as a 1×3×H×W float32 tensor in [-1, 1], of a size the CLI would accept too."""
+    from .images import check_image_size as check_side_and_pixels
     from .images import image_to_tensor, read_image
 
     if isinstance(image, (str, os.PathLike)):
         return image_to_tensor(read_image(image))
     if isinstance(image, np.ndarray):
         try:
-            return image_to_tensor(image)
+            tensor = image_to_tensor(image)
         except ValueError as error:
             raise ImageReadError(f"bad image array: {error}") from None
-    if isinstance(image, torch.Tensor):
-        tensor = image[None] if image.ndim == 3 else image
-        if tensor.ndim != 4 or tensor.shape[:2] != (1, 3) or not tensor.is_floating_point():
-            raise ImageReadError(f"expected a 1×3×H×W float tensor, got {tuple(image.shape)}")
-        if not torch.isfinite(tensor).all() or tensor.abs().max() > 1.0 + 1e-6:
-            raise ImageReadError("image tensor values must lie in [-1, 1]")
-        return tensor.detach().to("cpu", torch.float32)
-    raise ImageReadError(
-        f"expected an image path, uint8 array or tensor, got {type(image).__name__}"
-    )
+    elif isinstance(image, torch.Tensor):
+        tensor = _checked_tensor(image)
+    else:
+        raise ImageReadError(
+            f"expected an image path, uint8 array or tensor, got {type(image).__name__}"
+        )
+    check_side_and_pixels(int(tensor.shape[-1]), int(tensor.shape[-2]), "image")
+    return tensor
+
+
+def _image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """(H, W) of an image file from its header: its pixels are not read yet."""
+    from .images import image_size
+
+    return image_size(path)
+
+
+def _checked_tensor(image: torch.Tensor) -> torch.Tensor:
+    """A 1×3×H×W float tensor in [-1, 1] as float32 on the CPU, or ImageReadError.
+
+    A tensor whose values all lie in [0, 1] is refused: it is almost surely a [0, 1] image
+    (torchvision's convention), which would silently come out far too dark. An image that truly
+    has no pixel below mid-grey can be passed as a uint8 array instead.
+    """
+    tensor = image[None] if image.ndim == 3 else image
+    if tensor.ndim != 4 or tensor.shape[:2] != (1, 3) or not tensor.is_floating_point():
+        raise ImageReadError(f"expected a 1×3×H×W float tensor, got {tuple(image.shape)}")
+    if tensor.numel() == 0:
+        raise ImageReadError(f"image tensor of shape {tuple(image.shape)} is empty")
+    if not torch.isfinite(tensor).all() or tensor.abs().max() > 1.0 + 1e-6:
+        raise ImageReadError("image tensor values must lie in [-1, 1]")
+    if tensor.min() >= 0:
+        raise ImageReadError(
+            "image tensor values all lie in [0, 1], but compress expects [-1, 1] "
+            "(pixel / 127.5 − 1): pass 2·x − 1, or the picture as an H×W×3 uint8 array"
+        )
+    return tensor.detach().to("cpu", torch.float32)
+
+
+def _checked_preset(preset: str | ArchConfig) -> str | ArchConfig:
+    """``preset`` if it names a preset or is an ArchConfig; ParameterError otherwise."""
+    if isinstance(preset, ArchConfig):
+        return preset
+    if not isinstance(preset, str):
+        raise ParameterError(f"preset must be a preset name or an ArchConfig, got {preset!r}")
+    get_preset(preset)
+    return preset
+
+
+#: Seeds accepted by ``compress`` (torch.manual_seed takes 64-bit seeds; negatives are refused).
+MAX_SEED = 2**63 - 1
+
+
+def _checked_seed(seed: int) -> int:
+    """``seed`` as an int in 0 … MAX_SEED, or ParameterError."""
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)):
+        raise ParameterError(f"seed must be an integer, got {seed!r}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise ParameterError(f"seed must be in 0 … 2**63 − 1, got {seed}")
+    return int(seed)
+
+
+def encode_budget(arch: ArchConfig, height: int, width: int, vae: FrozenVae) -> int:
+    """Estimated peak bytes of ``compress`` on an H × W image (see memory_budget.py)."""
+    shapes = latent_grid_shapes(height, width, arch.n_levels)
+    latent_pixels = shapes[0][0] * shapes[0][1]
+    fit = memory_budget.fit_bytes(arch, latent_pixels, len(shapes))
+    fit += memory_budget.yhat_bytes(arch, latent_pixels, len(shapes))
+    vae_pass = memory_budget.vae_pass_bytes(vae, height, width)
+    return memory_budget.IMAGE_BYTES_PER_PIXEL * height * width + max(vae_pass, fit)
+
+
+def decode_budget(header: Header, vae: FrozenVae | None = None, image: bool = True) -> int:
+    """Estimated peak bytes of decoding a file with this header: ŷ, the picture (``image``)
+    and the pass of ``vae`` (when given; without it the estimate is a lower bound)."""
+    height, width = header.image_height, header.image_width
+    latent_pixels = header.latent_size[0] * header.latent_size[1]
+    needed = memory_budget.yhat_bytes(header.arch, latent_pixels, len(header.grid_shapes))
+    if image:
+        needed += memory_budget.IMAGE_BYTES_PER_PIXEL * height * width
+    if vae is not None:
+        needed += memory_budget.vae_pass_bytes(vae, height, width)
+    return needed
 
 
 def write_fit(
@@ -156,22 +240,51 @@ def compress(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
+    strict: bool = False,
+    max_memory: float | None = None,
 ) -> EncodeResult:
     """Compress an image (path, H×W×3 uint8 array or 1×3×H×W tensor in [-1, 1]).
 
     Exactly one of ``lmbda`` (the rate-distortion trade-off) and ``target_bpp`` (searched
     for with rate control, measuring the real file size) must be given. ``vae`` is a short
-    name (``house``, ``sd``, ``tiny``, …) or a FrozenVae.
+    name (``house``, ``sd``, ``tiny``, …) or a FrozenVae. Images need sides of at least
+    8 pixels and at most 100 megapixels, as on the command line. A tensor whose values all
+    lie in [0, 1] is refused as a probable [0, 1]-range image (pass ``2·x − 1``, or a uint8
+    array for a picture that truly has no pixel darker than mid-grey).
+
+    ``strict``: when no fit lands within 3 % of ``target_bpp``, raise ParameterError naming
+    the closest rate reached (the command line's default) instead of returning that closest
+    fit with a RuntimeWarning. ``max_memory``: the memory limit in GB (default: what is
+    available on this machine); an image needing more is refused before the VAE pass.
     """
     device = check_device(device)
     if (lmbda is None) == (target_bpp is None):
         raise ParameterError("give exactly one of lmbda and target_bpp")
     from .codec.train import fit as fit_latent
+    from .codec.train import validate_lambda
 
-    x = _image_tensor(image)  # before loading the VAE: a bad image fails fast
-    height, width = (int(side) for side in x.shape[-2:])
+    if lmbda is not None:
+        lmbda = validate_lambda(lmbda)
+    else:
+        target_bpp = _checked_target_bpp(target_bpp)
+    preset = _checked_preset(preset)
+    arch = get_preset(preset) if isinstance(preset, str) else preset
+    get_effort(effort)
+    seed = _checked_seed(seed)
+    max_memory = memory_budget.check_max_memory(max_memory)
+    # The size first (from a file's header alone), then the VAE, then the budget, and only
+    # then the pixels: a bad or too large image fails fast and allocates nothing.
+    x = None if isinstance(image, (str, os.PathLike)) else _image_tensor(image)
+    height, width = _image_size(image) if x is None else tuple(int(s) for s in x.shape[-2:])
     check_image_size(height, width)  # before the fit: the file could not hold it
     vae = _load_vae(vae, device)
+    check_scaling_factor(vae)
+    if target_bpp is not None:
+        _check_reachable(target_bpp, height, width, str(vae.name), preset, arch)
+    memory_budget.check_budget(encode_budget(arch, height, width, vae), max_memory,
+                               f"encoding this {width}×{height} image")
+    if x is None:
+        x = _image_tensor(image)
     latent = vae.encode(x).to("cpu")
     vae_name = str(vae.name)
     scaling = float(vae.scaling_factor)
@@ -185,10 +298,52 @@ def compress(
     def measure_bpp(candidate) -> float:
         return write_fit(candidate, vae_name, scaling).bpp
 
-    found = fit_to_target_bpp(latent, (height, width), target_bpp, measure_bpp=measure_bpp,
-                              preset=preset, effort=effort, seed=seed, device=device,
-                              progress=progress)
+    try:
+        found = fit_to_target_bpp(latent, (height, width), target_bpp, measure_bpp=measure_bpp,
+                                  strict=strict, preset=preset, effort=effort, seed=seed,
+                                  device=device, progress=progress)
+    except ParameterError as error:  # every argument was checked above: the target was missed
+        raise ParameterError(f"{error}; pass --best-effort (strict=False) to keep the "
+                             "closest file") from None
     return write_fit(found, vae_name, scaling, latent)
+
+
+def _checked_target_bpp(target_bpp: float) -> float:
+    """``target_bpp`` as a float, or ParameterError unless it is finite and > 0."""
+    try:
+        value = float(target_bpp)
+    except (TypeError, ValueError):
+        raise ParameterError(f"target bpp must be a number, got {target_bpp!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ParameterError(f"target bpp must be finite and > 0, got {target_bpp!r}")
+    return value
+
+
+def _check_reachable(target_bpp: float, height: int, width: int, vae_name: str,
+                     preset: str | ArchConfig, arch: ArchConfig) -> None:
+    """ParameterError when even an empty file (header and CRC alone) is above ``target_bpp``."""
+    preset_name = preset if isinstance(preset, str) else "custom"
+    floor = 8 * smallest_file_bytes(height, width, vae_name, preset_name, arch) / (height * width)
+    if target_bpp < floor:
+        raise ParameterError(
+            f"target {target_bpp:g} bpp cannot be reached: the header alone takes "
+            f"{floor:.4g} bpp for a {width}×{height} image; ask for at least that"
+        )
+
+
+def check_scaling_factor(vae: FrozenVae) -> None:
+    """ParameterError unless the VAE's scaling factor is one a file can store (and decode)."""
+    from .bitstream.header import MAX_SCALING_FACTOR, MIN_SCALING_FACTOR
+
+    try:
+        scaling = float(vae.scaling_factor)
+    except (TypeError, ValueError):
+        scaling = math.nan
+    if not (math.isfinite(scaling) and MIN_SCALING_FACTOR <= scaling <= MAX_SCALING_FACTOR):
+        raise ParameterError(
+            f"VAE {vae.name}: scaling_factor {vae.scaling_factor!r} is unusable; it must be a "
+            f"number in [{MIN_SCALING_FACTOR:g}, {MAX_SCALING_FACTOR:g}] (fix its config.json)"
+        )
 
 
 def read_header(data: bytes | str | os.PathLike) -> Header:
@@ -196,10 +351,38 @@ def read_header(data: bytes | str | os.PathLike) -> Header:
     return parse_header(_as_bytes(data))
 
 
-def decompress_latent(data: bytes | str | os.PathLike) -> DecodedLatent:
-    """Decode ŷ (1×4×h×w) from a ``.clric`` file (bytes or path); no VAE needed."""
-    decoded = decode_file(_as_bytes(data))
+def decompress_latent(
+    data: bytes | str | os.PathLike, max_memory: float | None = None
+) -> DecodedLatent:
+    """Decode ŷ (1×4×h×w) from a ``.clric`` file (bytes or path); no VAE needed.
+
+    ``max_memory``: limit in GB (default: what this machine has available); a file whose
+    claimed size needs more is refused with ResourceLimitError before anything is allocated.
+    """
+    max_memory = memory_budget.check_max_memory(max_memory)
+    data = _as_bytes(data)
+    header = parse_header(data)
+    memory_budget.check_budget(decode_budget(header, image=False), max_memory,
+                               _decoding(header))
+    decoded = decode_file(data)
     return DecodedLatent(torch.from_numpy(decoded.y_hat), decoded.header, decoded)
+
+
+def _decoding(header: Header) -> str:
+    """How a decode is named in budget errors."""
+    return f"decoding this file ({header.image_width}×{header.image_height} pixels)"
+
+
+def check_decode_budget(
+    header: Header, vae: FrozenVae | None, max_memory: float | None
+) -> None:
+    """ResourceLimitError when decoding ŷ and the image needs more than the limit (GB).
+
+    Called once before the VAE is loaded (``vae`` None: a forged size is refused without
+    loading, let alone downloading, the VAE the file names), and once with it.
+    """
+    max_memory = memory_budget.check_max_memory(max_memory)
+    memory_budget.check_budget(decode_budget(header, vae), max_memory, _decoding(header))
 
 
 def file_vae(
@@ -239,10 +422,18 @@ def decompress(
     data: bytes | str | os.PathLike,
     vae: str | FrozenVae | None = None,
     device: str | torch.device = "cpu",
+    max_memory: float | None = None,
 ) -> torch.Tensor:
-    """Decode the image (1×3×H×W in [-1, 1]); the VAE named in the file unless ``vae`` is given."""
+    """Decode the image (1×3×H×W in [-1, 1]); the VAE named in the file unless ``vae`` is given.
+
+    The memory the claimed image size needs (ŷ, the VAE pass, the picture) is checked against
+    ``max_memory`` GB (default: what this machine has available) before anything is decoded.
+    """
     device = check_device(device)
-    latent = decompress_latent(data)
-    header = latent.header
+    data = _as_bytes(data)
+    header = parse_header(data)
+    check_decode_budget(header, None, max_memory)
     vae = file_vae(header, vae, device)
+    check_decode_budget(header, vae, max_memory)
+    latent = decompress_latent(data, max_memory)
     return vae.decode(latent.y_hat.to(device), header.image_height, header.image_width)

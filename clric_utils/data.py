@@ -23,6 +23,7 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from .atomic import atomic_path
 from .errors import DatasetMissingError, ParameterError
 from .images import IMAGE_SUFFIXES, image_files
 from .paths import CLIC_ENV, KODAK_ENV, PHOTOS_ENV, cache_dir, env_path
@@ -105,17 +106,11 @@ def _how_to_get_kodak() -> str:
 
 
 def _fetch(url: str, destination: Path) -> None:
-    """Download ``url`` to ``destination`` (written through a temporary file)."""
-    partial = destination.with_suffix(destination.suffix + ".part")
-    done = False
-    try:
-        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
-            partial.write_bytes(response.read())
-        partial.replace(destination)
-        done = True
-    finally:
-        if not done:
-            partial.unlink(missing_ok=True)  # never leave a half-written download behind
+    """Download ``url`` to ``destination`` atomically (``atomic.py``: never half a file)."""
+    with atomic_path(destination) as temporary, urllib.request.urlopen(
+        url, timeout=DOWNLOAD_TIMEOUT_S
+    ) as response:
+        temporary.write_bytes(response.read())
 
 
 def _download_kodak(folder: Path, names: list[str]) -> None:

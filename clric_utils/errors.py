@@ -29,3 +29,7 @@ class DatasetMissingError(ClricError, FileNotFoundError):
 
 class ClusterError(ClricError, RuntimeError):
     """A Dask scheduler cannot be reached, has no workers, or its workers keep dying on a task."""
+
+
+class ResourceLimitError(ClricError, MemoryError):
+    """Encoding or decoding would need more memory than the machine or the caller's limit."""

@@ -6,19 +6,24 @@ Conventions: an *image array* is ``H×W×3`` ``uint8`` RGB; an *image tensor* is
 ``read_image`` accepts what Pillow reads (PNG, JPEG, TIFF, WebP, BMP, …) and turns it into
 8-bit RGB: grayscale, palette and two-channel images are expanded; transparency is flattened
 onto white (with a warning, only when some pixel is not opaque); 16-bit images are reduced to
-8 bits (with a warning); the EXIF orientation of photos is applied; for animated or
-multi-page files the first frame is used (with a warning). Colour profiles are ignored.
+8 bits (with a warning); 32-bit integer images (Pillow mode ``I`` from a 32-bit TIFF, or with
+values beyond 16 bits) and floating-point ones are refused, since their white level is
+unknown; the EXIF orientation of photos is applied; for animated or multi-page files the
+first frame is used (with a warning). Colour profiles are ignored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from .atomic import atomic_path
 from .errors import DatasetMissingError, ImageReadError
 
 #: Smallest accepted side, in pixels: one latent pixel of an 8× VAE.
@@ -29,7 +34,42 @@ MAX_PIXELS = 100_000_000
 #: File name endings taken as images when a folder is listed (``image_files``).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 
-_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
+_SIXTEEN_BIT_MODES = {"I;16", "I;16L", "I;16B", "I;16N"}
+#: TIFF tag holding the bits per sample.
+_TIFF_BITS_PER_SAMPLE = 258
+
+
+def check_image_size(width: int, height: int, name: str | Path) -> None:
+    """Raise ImageReadError unless both sides are ≥ MIN_SIDE and the pixels ≤ MAX_PIXELS."""
+    if width * height > MAX_PIXELS:
+        raise ImageReadError(
+            f"{name}: image of {width}×{height} pixels is larger than the "
+            f"{MAX_PIXELS // 1_000_000} MP this project accepts"
+        )
+    if min(width, height) < MIN_SIDE:
+        raise ImageReadError(
+            f"{name}: image of {width}×{height} pixels is too small; "
+            f"both sides must be at least {MIN_SIDE} pixels"
+        )
+
+
+def _sixteen_bit_values(image: Image.Image, path: Path) -> np.ndarray:
+    """The samples of a one-channel integer image whose range is 16 bits, as float64.
+
+    Pillow gives mode ``I`` (32-bit) to 16-bit PGM files too, so mode ``I`` is accepted when
+    the file says nothing about 32 bits and every value fits in 0 … 65535.
+    """
+    values = np.asarray(image).astype(np.float64)
+    if image.mode != "I":
+        return values
+    tiff_bits = getattr(image, "tag_v2", {}).get(_TIFF_BITS_PER_SAMPLE, (16,))
+    low, high = (values.min(), values.max()) if values.size else (0, 0)
+    if max(tiff_bits) > 16 or low < 0 or high > 65535:
+        raise ImageReadError(
+            f"{path}: 32-bit integer image (values {low:.0f} … {high:.0f}) is not supported, "
+            "its white level is unknown; convert it to 8 or 16 bits per sample"
+        )
+    return values
 
 
 def _png_bit_depth(path: Path) -> int | None:
@@ -44,9 +84,9 @@ def _png_bit_depth(path: Path) -> int | None:
 def _to_rgb(image: Image.Image, path: Path) -> np.ndarray:
     """Convert a loaded Pillow image of any supported mode to an ``H×W×3`` uint8 array."""
     mode = image.mode
-    if mode in _SIXTEEN_BIT_MODES:
+    if mode in _SIXTEEN_BIT_MODES or mode == "I":
+        values = _sixteen_bit_values(image, path)
         warnings.warn(f"{path}: 16-bit grayscale image reduced to 8 bits", stacklevel=3)
-        values = np.asarray(image).astype(np.float64)
         gray = np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8)
         return np.repeat(gray[:, :, None], 3, axis=2)
     if mode == "F":
@@ -73,8 +113,11 @@ def _to_rgb(image: Image.Image, path: Path) -> np.ndarray:
     return np.array(image, dtype=np.uint8)
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Read an image file as an ``H×W×3`` uint8 RGB array; raise ``ImageReadError`` if unusable."""
+@contextlib.contextmanager
+def _opened_image(path: str | Path) -> Iterator[tuple[Path, Image.Image]]:
+    """Open an image file lazily (pixels not read); every failure becomes ImageReadError."""
+    if "\0" in str(path):
+        raise ImageReadError(f"{str(path)!r}: the path contains a NUL character")
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: no such file")
@@ -83,28 +126,13 @@ def read_image(path: str | Path) -> np.ndarray:
     truncated_setting = ImageFile.LOAD_TRUNCATED_IMAGES
     ImageFile.LOAD_TRUNCATED_IMAGES = False  # a truncated file is an error, never a grey image
     try:
-        with Image.open(path) as image:
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise ImageReadError(
-                    f"{path}: image of {width}×{height} pixels is larger than the "
-                    f"{MAX_PIXELS // 1_000_000} MP this project accepts"
-                )
-            if min(width, height) < MIN_SIDE:
-                raise ImageReadError(
-                    f"{path}: image of {width}×{height} pixels is too small; "
-                    f"both sides must be at least {MIN_SIDE} pixels"
-                )
-            frames = getattr(image, "n_frames", 1)
-            if frames > 1:
-                warnings.warn(f"{path}: {frames} frames; only the first is used", stacklevel=2)
-            image.load()
-            if image.format == "PNG" and image.mode in ("RGB", "RGBA"):
-                if _png_bit_depth(path) == 16:
-                    # Pillow keeps the high byte of each 16-bit sample (≤ 1 level from rounding).
-                    warnings.warn(f"{path}: 16-bit PNG reduced to 8 bits", stacklevel=2)
-            image = ImageOps.exif_transpose(image)
-            return _to_rgb(image, path)
+        with warnings.catch_warnings():
+            # Pillow warns from 89 MP on; check_image_size's own limit and message decide.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            check_image_size(*image.size, path)
+            yield path, image
     except ImageReadError:
         raise
     except UnidentifiedImageError:
@@ -115,6 +143,32 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ImageReadError(f"{path}: corrupted or truncated image ({error})") from None
     finally:
         ImageFile.LOAD_TRUNCATED_IMAGES = truncated_setting
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(height, width) of an image file from its header alone (no pixel is decoded).
+
+    Raises ``ImageReadError`` like ``read_image`` for unreadable files and refused sizes, so
+    that a caller can check its memory budget before reading the pixels.
+    """
+    with _opened_image(path) as (_, image):
+        width, height = image.size
+    return height, width
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read an image file as an ``H×W×3`` uint8 RGB array; raise ``ImageReadError`` if unusable."""
+    with _opened_image(path) as (path, image):
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            warnings.warn(f"{path}: {frames} frames; only the first is used", stacklevel=2)
+        image.load()
+        if image.format == "PNG" and image.mode in ("RGB", "RGBA"):
+            if _png_bit_depth(path) == 16:
+                # Pillow keeps the high byte of each 16-bit sample (≤ 1 level from rounding).
+                warnings.warn(f"{path}: 16-bit PNG reduced to 8 bits", stacklevel=2)
+        image = ImageOps.exif_transpose(image)
+        return _to_rgb(image, path)
 
 
 def image_files(folder: str | Path) -> list[Path]:
@@ -160,12 +214,16 @@ def tensor_to_image(tensor: torch.Tensor) -> np.ndarray:
 
 
 def save_png(image: np.ndarray | torch.Tensor, path: str | Path) -> Path:
-    """Write an image array or image tensor as an 8-bit RGB PNG (creating folders); return path."""
+    """Write an image array or image tensor as an 8-bit RGB PNG (creating folders); return path.
+
+    The file is written atomically (``atomic.py``): an existing file is replaced only once
+    the new one is complete.
+    """
     array = tensor_to_image(image) if isinstance(image, torch.Tensor) else image
     _check_image_array(array)
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(array).save(path, format="PNG")
+    with atomic_path(path) as temporary:
+        Image.fromarray(array).save(temporary, format="PNG")
     return path
 
 

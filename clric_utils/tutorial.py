@@ -22,6 +22,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from .atomic import atomic_path, write_bytes_atomic
 from .errors import ClricError, DatasetMissingError, MissingWeightsError
 from .metrics.quality import METRIC_NAMES, all_metrics
 
@@ -144,9 +145,7 @@ def show(figure: Figure, out_dir: str | Path | None = None, name: str | None = N
     figure.savefig(buffer, format="png", dpi=dpi)
     png = buffer.getvalue()
     if out_dir is not None and name is not None:
-        path = Path(out_dir) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(png)
+        write_bytes_atomic(Path(out_dir) / name, png)
     try:
         from IPython import get_ipython
         from IPython.display import Image, display
@@ -670,7 +669,8 @@ def encode_points(x: np.ndarray, autoencoder, folder: str | Path,
                      **quality(x, decoded, metrics), "file": path.name})
         images.append(decoded)
     table = pd.DataFrame(rows)
-    table.to_csv(folder / "points.csv", index=False)
+    with atomic_path(folder / "points.csv") as temporary:
+        table.to_csv(temporary, index=False)
     order = np.argsort(table["bpp"].to_numpy(), kind="stable")
     return table.iloc[order].reset_index(drop=True), [images[i] for i in order]
 

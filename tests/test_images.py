@@ -209,3 +209,32 @@ def test_image_files_lists_images_only(small_image, tmp_path):
         image_files(tmp_path / "absent")
     with pytest.raises(ImageReadError):
         image_files(tmp_path / "b.png")
+
+
+def test_32bit_integer_tiff_is_refused_not_white(tmp_path):
+    """Issue 15, finding 7: mode I (32-bit) used to come out uniform white, called 16-bit."""
+    from PIL import Image
+
+    values = (np.arange(32 * 48).reshape(32, 48) * 100_000).astype(np.int32)
+    path = tmp_path / "i32.tif"
+    Image.fromarray(values).save(path)
+    assert Image.open(path).mode == "I"
+    with pytest.raises(ImageReadError, match="32-bit integer"):
+        read_image(path)
+
+
+def test_16bit_pgm_in_mode_i_still_reads(tmp_path):
+    """Pillow opens 16-bit PGM files in mode I: values within 16 bits keep working."""
+    values = (np.arange(16 * 16).reshape(16, 16) * 200).astype(">u2")
+    path = tmp_path / "gray.pgm"
+    path.write_bytes(b"P5\n16 16\n65535\n" + values.tobytes())
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        array = read_image(path)
+    expected = np.clip(np.rint(values.astype(np.float64) / 257.0), 0, 255).astype(np.uint8)
+    assert np.array_equal(array[..., 0], expected)
+
+
+def test_nul_in_path_is_an_image_read_error():
+    with pytest.raises(ImageReadError, match="NUL"):
+        read_image("a\0b.png")

@@ -44,6 +44,8 @@ MAX_KERNEL = 9
 MAX_LATENT_CHANNELS = 16
 MAX_PARAMETERS = 1_000_000
 MAX_GRID_VALUE = 1 << 20
+MIN_SCALING_FACTOR = 2.0**-20  # a VAE scaling factor outside this range cannot be stored
+MAX_SCALING_FACTOR = 2.0**20
 MIN_WEIGHT_SCALE = 2.0**-10
 MAX_WEIGHT_SCALE = 2.0**24
 _CRC_BYTES = 4
@@ -246,6 +248,24 @@ def pack_header(header: Header) -> bytes:
     return blob
 
 
+def smallest_file_bytes(
+    height: int, width: int, vae_name: str, preset: str, arch: ArchConfig
+) -> int:
+    """Bytes of the smallest file for these settings: header and CRC, empty payloads.
+
+    No fit can give a smaller file, so a target rate below ``8 · this / (H · W)`` is out of
+    reach (the rate control refuses it before fitting).
+    """
+    shapes = latent_grid_shapes(height, width, arch.n_levels)
+    groups = coding_groups(parameter_layout(arch, len(shapes)))
+    header = Header(
+        height, width, vae_name, 1.0, preset, arch, 1.0, 0.0,
+        {network: (0, 0) for network in NETWORKS},
+        [WeightGroup(network, kind, 1.0, 0) for network, kind in groups], [(0, 0)] * len(shapes),
+    )
+    return len(pack_header(header)) + _CRC_BYTES
+
+
 def finish_file(header_blob: bytes, weights: bytes, grids: bytes) -> bytes:
     """Concatenate header and payloads and append the CRC-32 of everything before it."""
     body = header_blob + weights + grids
@@ -344,7 +364,7 @@ def parse_header(data: bytes, check_crc: bool = True) -> Header:
     if problem:
         raise ClricFormatError(f"corrupted .clric header: {problem}")
     vae_name = reader.string("VAE name")
-    scaling = reader.f32("VAE scaling factor", 2.0**-20, 2.0**20)
+    scaling = reader.f32("VAE scaling factor", MIN_SCALING_FACTOR, MAX_SCALING_FACTOR)
     preset = reader.string("preset name")
     arch = _parse_arch(reader, version)
     lmbda = reader.f32("lambda", 0.0, math.inf)

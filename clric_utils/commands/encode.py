@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-
-import numpy as np
 
 from ..codec.arch import DEFAULT_PRESET, PRESETS
 from ..codec.schedule import DEFAULT_EFFORT, EFFORTS
-from ..errors import ClricError
 
 #: λ used when neither --lmbda nor --target-bpp is given: the middle of the λ grid (30 … 0.001).
 DEFAULT_LAMBDA = 1.0
@@ -17,8 +13,16 @@ DEFAULT_LAMBDA = 1.0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Register ``clric encode`` options."""
+    parser.epilog = (
+        "An existing output file is never replaced unless --force is given (as gzip and zstd "
+        "do), and the output may never be the input. Files are written atomically: a "
+        "temporary file beside the output, renamed when complete."
+    )
     parser.add_argument("input", help="image file (PNG, JPEG, …)")
-    parser.add_argument("-o", "--output", required=True, help="the .clric file to write")
+    parser.add_argument("-o", "--output", required=True,
+                        help="the .clric file to write (must end in .clric)")
+    parser.add_argument("-f", "--force", action="store_true",
+                        help="overwrite the output file if it exists")
     parser.add_argument("--vae", default="house",
                         help="VAE short name (house, tiny, sd, sd-in, sdxl, taesd, taesdxl), "
                              "local folder or Hugging Face id (default: house)")
@@ -27,14 +31,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help=f"rate-distortion trade-off λ, larger = fewer bits "
                            f"(default {DEFAULT_LAMBDA:g})")
     rate.add_argument("--target-bpp", type=float, default=None,
-                      help="search λ so that the file has about this many bits per pixel")
+                      help="search λ so that the file has this many bits per pixel (±3%%); "
+                           "a target that cannot be met is an error naming the closest rate")
+    parser.add_argument("--best-effort", action="store_true",
+                        help="with --target-bpp: write the closest file when the target cannot "
+                             "be met (with a warning) instead of failing")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
                         help=f"decoder architecture: wide (reaches the VAE's quality), paper "
                              f"(the paper's ≈ 25 MAC/pixel), lite (default {DEFAULT_PRESET})")
     parser.add_argument("--effort", default=DEFAULT_EFFORT, choices=list(EFFORTS),
                         help=f"training effort (default {DEFAULT_EFFORT})")
-    parser.add_argument("--seed", type=int, default=0, help="random seed of the fit")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of the fit (0 … 2^63−1)")
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, …)")
+    parser.add_argument("--max-memory", type=float, default=None, metavar="GB",
+                        help="memory limit in GB (default: what this machine has available); "
+                             "an image needing more is refused before any work")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     # Hidden, for tests: a custom effort of N soft-round iterations (N/5 STE, N/10 fine-tune).
     parser.add_argument("--iterations", type=int, default=None, help=argparse.SUPPRESS)
@@ -43,9 +54,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Fit, write the file, print its size."""
+    """Check every argument, fit, write the file atomically, print its size."""
     from ..codec_api import compress
+    from ..output_paths import check_output_path
+    from .outputs import save_bytes, save_npy
 
+    # The output paths first: a typo must cost milliseconds, not the whole fit.
+    output = check_output_path(args.output, (".clric",), (args.input,), args.force)
+    if args.dump_latent:
+        check_output_path(args.dump_latent, (".npy",), (args.input, output), args.force,
+                          "--dump-latent")
+    if args.best_effort and args.target_bpp is None:
+        from ..errors import ParameterError
+
+        raise ParameterError("--best-effort only applies with --target-bpp")
     lmbda = args.lmbda
     if lmbda is None and args.target_bpp is None:
         lmbda = DEFAULT_LAMBDA
@@ -58,14 +80,11 @@ def run(args: argparse.Namespace) -> int:
     result = compress(
         args.input, vae=args.vae, lmbda=lmbda, target_bpp=args.target_bpp, preset=args.preset,
         effort=effort, seed=args.seed, device=args.device, progress=not args.quiet,
+        strict=not args.best_effort, max_memory=args.max_memory,
     )
-    output = Path(args.output)
-    try:
-        result.save(output)
-        if args.dump_latent:
-            np.save(args.dump_latent, result.y_hat.numpy())
-    except OSError as error:
-        raise ClricError(f"{output}: cannot write ({error.strerror or error})") from None
+    save_bytes(output, result.data, overwrite=args.force)
+    if args.dump_latent:
+        save_npy(args.dump_latent, result.y_hat.numpy(), overwrite=args.force)
     print(
         f"{output}: {len(result.data)} bytes, {result.bpp:.4f} bpp "
         f"(estimated {result.estimated_bits:.0f} bits + {result.header_bytes}-byte header; "

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import re
 import warnings
@@ -83,14 +84,57 @@ def _vae_folder(folder: Path, subfolder: str = "") -> Path | None:
     return None
 
 
+#: config.json keys whose type is checked before diffusers sees them: key → (test, expected).
+_CONFIG_TYPES = {
+    "_class_name": (lambda v: isinstance(v, str), "a class name"),
+    "latent_channels": (lambda v: _is_int(v) and 1 <= v <= 16, "an integer in 1 … 16"),
+    "scaling_factor": (lambda v: _is_number(v) and v > 0, "a number > 0"),
+    "shift_factor": (lambda v: v is None or _is_number(v), "a number or null"),
+    "in_channels": (lambda v: v == 3, "3"),
+    "out_channels": (lambda v: v == 3, "3"),
+    **{key: (lambda v: isinstance(v, list) and v and all(_is_int(c) and c > 0 for c in v),
+             "a list of positive integers")
+       for key in ("block_out_channels", "encoder_block_out_channels",
+                   "decoder_block_out_channels", "num_encoder_blocks", "num_decoder_blocks")},
+}
+
+
+def _is_int(value) -> bool:
+    """A JSON integer (not a boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    """A finite JSON number (not a boolean)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def read_vae_config(folder: Path) -> dict:
+    """A VAE folder's config.json, checked: a JSON object whose key fields have usable types.
+
+    Raises MissingWeightsError when it cannot be read and ParameterError when it is not an
+    object or a field has the wrong type (e.g. ``"latent_channels": "four"``), so that a
+    broken folder is one clear error instead of a traceback from inside diffusers.
+    """
+    path = folder / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise MissingWeightsError(f"{path} is unreadable ({error})") from None
+    if not isinstance(config, dict):
+        raise ParameterError(f"{path} must hold a JSON object, not a {type(config).__name__}")
+    for key, (valid, expected) in _CONFIG_TYPES.items():
+        if key in config and not valid(config[key]):
+            raise ParameterError(f"{path}: {key} must be {expected}, got {config[key]!r}")
+    return config
+
+
 def _load_folder(folder: Path, spec: VaeSpec, device: str) -> FrozenVae:
     """Load a local diffusers VAE folder as a ``FrozenVae``."""
+    config = read_vae_config(folder)
     kind = spec.kind
     if not kind:
-        try:
-            class_name = json.loads((folder / "config.json").read_text()).get("_class_name", "")
-        except (OSError, ValueError) as error:
-            raise MissingWeightsError(f"{folder / 'config.json'} is unreadable ({error})") from None
+        class_name = config.get("_class_name", "")
         kind = {"AutoencoderKL": "kl", "AutoencoderTiny": "tiny"}.get(class_name, "")
         if not kind:
             raise ParameterError(
@@ -102,8 +146,12 @@ def _load_folder(folder: Path, spec: VaeSpec, device: str) -> FrozenVae:
             model = _model_class(kind).from_pretrained(folder, **_LOAD_KWARGS)
     except (OSError, ValueError, RuntimeError) as error:
         raise MissingWeightsError(
-            f"{folder} has a config.json but its weights could not be loaded ({error}); it needs "
-            "config.json and diffusion_pytorch_model.safetensors"
+            f"{folder} has a config.json but its weights could not be loaded "
+            f"({_reason(error)}); it needs config.json and diffusion_pytorch_model.safetensors"
+        ) from None
+    except (TypeError, AttributeError, KeyError, IndexError) as error:  # config values diffusers
+        raise ParameterError(  # cannot build a model from, beyond the types checked above
+            f"{folder / 'config.json'} does not describe a usable {kind} VAE ({_reason(error)})"
         ) from None
     return FrozenVae(
         model.to(device), spec.name, spec.repo_id, spec.scaling_factor, source=str(folder)

@@ -12,6 +12,7 @@ import argparse
 import json
 import math
 import random
+import tempfile
 import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 from tqdm.auto import tqdm
 
+from ..atomic import atomic_path, write_bytes_atomic, write_text_atomic
 from ..errors import DatasetMissingError
 from ..images import image_files, read_image
 from ..paths import PHOTOS_ENV, env_path
@@ -170,8 +172,8 @@ def train(config: TrainConfig, resume: bool = False) -> Path:
             "seconds": seconds,
             "config": asdict(config),
         }
-        torch.save(state, checkpoint_path.with_suffix(".tmp"))
-        checkpoint_path.with_suffix(".tmp").replace(checkpoint_path)  # never a half-written file
+        with atomic_path(checkpoint_path) as temporary:  # never a half-written file
+            torch.save(state, temporary)
 
     model.train()
     progress = tqdm(total=config.steps, initial=step, desc="house VAE", dynamic_ncols=True)
@@ -244,7 +246,10 @@ def export(checkpoint_path: Path, export_dir: Path, photos_dir: Path, max_photos
 
     model.register_to_config(scaling_factor=round(scaling_factor, 6))
     export_dir.mkdir(parents=True, exist_ok=True)
-    model.to(torch.float16).save_pretrained(export_dir, safe_serialization=True)
+    with tempfile.TemporaryDirectory(dir=export_dir) as staging:  # then each file atomically
+        model.to(torch.float16).save_pretrained(staging, safe_serialization=True)
+        for written in sorted(Path(staging).iterdir()):
+            write_bytes_atomic(export_dir / written.name, written.read_bytes())
     summary = {
         "steps": state["step"],
         "train_seconds": round(state["seconds"], 1),
@@ -252,7 +257,7 @@ def export(checkpoint_path: Path, export_dir: Path, photos_dir: Path, max_photos
         "colour_bias_fixed_levels": [round(float(b) * 127.5, 3) for b in colour_bias],
         "config": state["config"],
     }
-    (export_dir / "training_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_text_atomic(export_dir / "training_summary.json", json.dumps(summary, indent=2) + "\n")
     return summary
 
 
