@@ -91,8 +91,9 @@ def _timed(function, repeats: int) -> tuple[float, float]:
 def _peak_memory_of_cli_decode(path: Path, out: Path) -> float:
     """Peak resident memory (GB) of ``clric decode`` in a fresh one-thread process."""
     code = ("import resource, sys; from clric_utils.cli import main; "
-            "import torch; torch.set_num_threads(1); rc = main(['decode', sys.argv[1], '-o', "
-            "sys.argv[2]]); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
+            "import torch; torch.set_num_threads(1); "
+            "rc = main(['decode', '--force', sys.argv[1], '-o', sys.argv[2]]); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)")
     done = subprocess.run([sys.executable, "-c", code, str(path), str(out)], check=True,
                           capture_output=True, text=True)
     return int(done.stdout.split()[-1]) / 1e6  # ru_maxrss is in kB on Linux
