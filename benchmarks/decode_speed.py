@@ -108,8 +108,10 @@ def _baseline(ref: str, image: Path, folder: Path, repeats: int) -> float:
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive, check=True)
     env = {**os.environ, "PYTHONPATH": str(tree)}
     file = folder / f"{image.stem}_baseline.clric"
+    # cwd = the baseline tree: ``python -c`` puts the working folder first on sys.path.
     done = subprocess.run([sys.executable, "-c", _BASELINE_SCRIPT, str(image), str(file),
-                           str(repeats)], check=True, capture_output=True, text=True, env=env)
+                           str(repeats)], check=True, capture_output=True, text=True, env=env,
+                          cwd=tree)
     baseline = float(done.stdout.split()[-1])
     assert decode_file(file.read_bytes()).header.version == 1  # really the old format
     return baseline

@@ -163,6 +163,22 @@ def relative_grid_pmf(scale_idx: int, phase: int, width: int) -> np.ndarray:
     return relative_grid_pmfs(np.array([scale_idx]), np.array([phase]), width)[0]
 
 
+#: Widest symbol range whose pmf rows are kept for the whole process (≤ 16 MB per width).
+SHARED_WIDTH = 512
+
+
+def _new_rows(width: int) -> tuple[np.ndarray, np.ndarray]:
+    """An empty row table for ``width`` (zeroed pages cost no memory until filled) and its mask."""
+    table = np.zeros((SCALE_LEVELS * MU_STEPS, 2 * width - 1), dtype=np.float64)
+    return table, np.zeros(SCALE_LEVELS * MU_STEPS, dtype=bool)
+
+
+@lru_cache(maxsize=16)
+def _shared_rows(width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The process-wide row table of ``width`` (filled on demand by every GridPmfCache)."""
+    return _new_rows(width)
+
+
 class GridPmfCache:
     """The pmf rows of one symbol range [lo, hi], each table row built once per file.
 
@@ -174,15 +190,19 @@ class GridPmfCache:
     def __init__(self, lo: int, hi: int) -> None:
         self.lo, self.hi = lo, hi
         self.width = hi - lo + 1
-        # Rows are allocated zeroed (untouched pages cost no memory) and filled on demand.
-        self._table = np.zeros((SCALE_LEVELS * MU_STEPS, 2 * self.width - 1), dtype=np.float64)
-        self._filled = np.zeros(SCALE_LEVELS * MU_STEPS, dtype=bool)
+        # The rows depend only on the width: up to SHARED_WIDTH they are kept for the whole
+        # process (every file and level of that width reuses them), wider ones per cache.
+        if self.width <= SHARED_WIDTH:
+            self._table, self._filled = _shared_rows(self.width)
+        else:
+            self._table, self._filled = _new_rows(self.width)
         self._columns = np.arange(self.width, dtype=np.int64)
+        self._mu_low, self._mu_high = lo * MU_STEPS, hi * MU_STEPS
 
     def rows(self, mu_idx: np.ndarray, scale_idx: np.ndarray) -> np.ndarray:
         """pmf rows (N × width, float64) for N symbols' (μ index, scale index)."""
         # μ outside the symbol range is clamped to it: encoder and decoder do the same.
-        mu = np.clip(mu_idx, self.lo * MU_STEPS, self.hi * MU_STEPS)
+        mu = np.minimum(np.maximum(mu_idx, self._mu_low), self._mu_high)
         key = scale_idx * MU_STEPS + (mu & (MU_STEPS - 1))
         missing = key[~self._filled[key]]
         if missing.size:
