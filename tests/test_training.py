@@ -287,7 +287,7 @@ def test_rate_control_on_house_latents_hits_the_real_file_size() -> None:
     def real_bpp(result: FitResult) -> float:
         return write_fit(result, vae.name, vae.scaling_factor).bpp
 
-    for target in (0.1, 0.3):
+    for target in (0.4, 0.5):  # between the weights' floor and this short fit's ceiling
         result = rate_control.fit_to_target_bpp(latent, size, target, measure_bpp=real_bpp,
                                                 effort=TINY_EFFORT, progress=False, strict=True)
         assert abs(real_bpp(result) / target - 1) <= 0.03
