@@ -22,13 +22,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # Runs every notebook in notebooks/ (in name order) with papermill, from inside notebooks/
-# (as JupyterLab does); executed copies go to build/, figures to figures/.
+# (as JupyterLab does), without progress bars or widgets: executed copies go to build/, their
+# figures to $(TUTORIAL_FIGURES) (build/figures: git status stays clean; TUTORIAL_FIGURES=figures
+# refreshes the committed copies).
+TUTORIAL_FIGURES ?= build/figures
 tutorial: venv
-	@mkdir -p build figures
+	@mkdir -p build $(TUTORIAL_FIGURES)
 	@set -e; ran=0; for nb in notebooks/*.ipynb; do \
 		[ -e "$$nb" ] || continue; \
 		echo "== $$nb (VAE=$(VAE))"; \
 		$(BIN)/papermill --no-progress-bar --cwd notebooks -k python3 -p vae $(VAE) \
+			-p progress False -p interactive False -p out_dir "$(abspath $(TUTORIAL_FIGURES))" \
 			"$(CURDIR)/$$nb" "$(CURDIR)/build/$$(basename "$$nb")"; \
 		ran=$$((ran + 1)); \
 	done; echo "tutorial: $$ran notebook(s) executed into build/"

@@ -102,3 +102,11 @@ def house_vae():
     if not (house_dir() / "config.json").is_file():
         pytest.skip(f"house VAE weights not in {house_dir()} yet")
     return load_vae("house")
+
+
+@pytest.fixture(scope="session")
+def tutorial_runs(tmp_path_factory):
+    """Fast-mode runs of the tutorial notebooks, each executed at most once per session."""
+    from tutorial_runs import TutorialRuns
+
+    return TutorialRuns(tmp_path_factory.mktemp("tutorial"))
