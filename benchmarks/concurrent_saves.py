@@ -29,7 +29,7 @@ def two_files() -> tuple[bytes, bytes]:
 def _saver(path: str, data: bytes, start, done, pairs: int) -> None:
     """Save ``data`` to ``path`` once per pair: all parties pass ``start`` together, and the
     parent checks the file between ``done`` and the next ``start``."""
-    from clric_utils.codec_api import EncodeResult
+    from clric_utils.api import EncodeResult
 
     result = EncodeResult(data, None, None, None, 0.0, 0.0, 0)
     for _ in range(pairs):

@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from clric_utils.api import compress  # noqa: E402
 from clric_utils.bitstream import decode_file  # noqa: E402
 from clric_utils.codec.macs import decoder_macs  # noqa: E402
-from clric_utils.codec_api import compress  # noqa: E402
 from clric_utils.data import kodak_image  # noqa: E402
 from clric_utils.vae import load_vae  # noqa: E402
 
@@ -47,7 +47,7 @@ _BASELINE_SCRIPT = """
 import statistics, sys, time
 import torch
 torch.set_num_threads(1)
-from clric_utils.codec_api import compress
+from clric_utils.api import compress
 from clric_utils.bitstream import decode_file
 from clric_utils.images import read_image
 result = compress(read_image(sys.argv[1]), vae="house", lmbda=0.01, preset="paper",

@@ -11,7 +11,7 @@ decoder themselves (not just the checksum) see corrupted input.
 With ``--forge-headers`` the files are forged instead (``forge_clric.py``): any image size up
 to 16384 × 16384, any preset, VAE name and scaling factor, grid ranges and weight groups with
 random payloads, always with a valid CRC. Each goes through the *full* decode, VAE included
-(``codec_api.decompress`` with ``max_memory`` = the limit), in a worker whose address space is
+(``api.decompress`` with ``max_memory`` = the limit), in a worker whose address space is
 capped at its size after start-up plus ``--memory-limit`` GB (``RLIMIT_AS``, like
 ``ulimit -v``); the project's own errors (a refused budget included) are clean errors, a
 ``MemoryError`` is a crash. The peak resident memory the worker reached above its start-up
@@ -114,7 +114,7 @@ def _classify(data: bytes) -> str:
 
 def _classify_full(data: bytes, memory_limit: float) -> str:
     """Decode ``data`` to pixels (VAE included): 'decoded', 'clean_error: …' or 'crash: …'."""
-    from clric_utils.codec_api import decompress
+    from clric_utils.api import decompress
     from clric_utils.errors import ClricError
 
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from clric_utils.data import kodak_images
-from clric_utils.evaluation.codecs import CODECS
+from clric_utils.evaluation.contenders import CODECS
 from clric_utils.evaluation.plots import plot_rd
 from clric_utils.evaluation.result_sets import dataset_of, results_title
 from clric_utils.evaluation.summary import bd_rate_table, mean_table

@@ -19,11 +19,11 @@ import sys
 
 import torch
 
+from clric_utils.api import write_fit
 from clric_utils.codec.arch import PRESETS
 from clric_utils.codec.quantizer import SOFTROUND_MODES
 from clric_utils.codec.schedule import EFFORTS, HYPERPARAMETERS
 from clric_utils.codec.train import fit
-from clric_utils.codec_api import write_fit
 from clric_utils.data import kodak_image
 from clric_utils.images import image_to_tensor, read_image
 from clric_utils.metrics.quality import psnr

@@ -25,7 +25,7 @@ from pathlib import Path
 from clric_utils.codec.arch import DEFAULT_PRESET
 from clric_utils.data import clic2020_image, kodak_image
 from clric_utils.errors import DatasetMissingError
-from clric_utils.evaluation.codecs import make_codec
+from clric_utils.evaluation.contenders import make_codec
 from clric_utils.evaluation.visual import visual_comparison
 from clric_utils.images import read_image
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from clric_utils.api import EncodeResult, compress, decompress, read_header
 from clric_utils.codec.schedule import Effort
-from clric_utils.codec_api import EncodeResult, compress, decompress, read_header
 from clric_utils.errors import ClricFormatError, ImageReadError, ParameterError
 
 QUICK = Effort("test", 3, 1, 1, check_every=3)

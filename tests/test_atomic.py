@@ -27,7 +27,7 @@ def test_concurrent_saves_leave_one_whole_file(tmp_path):
 
 _KILLED_WRITER = """
 import sys
-from clric_utils.codec_api import EncodeResult
+from clric_utils.api import EncodeResult
 result = EncodeResult(bytes([int(sys.argv[2])]) * (256 << 20), None, None, None, 0.0, 0.0, 0)
 print("ready", flush=True)
 result.save(sys.argv[1])

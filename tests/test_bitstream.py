@@ -204,7 +204,7 @@ np.save({npy!r}, enc.y_hat)
 _DECODE_SCRIPT = """
 import numpy as np, torch
 torch.set_num_threads(1)
-from clric_utils.codec_api import decompress_latent
+from clric_utils.api import decompress_latent
 np.save({npy!r}, decompress_latent(open({clric!r}, "rb").read()).y_hat.numpy())
 """
 

@@ -1,4 +1,4 @@
-"""codec_api: compress → bytes → decompress, with the seeded random ``tiny`` VAE."""
+"""api: compress → bytes → decompress, with the seeded random ``tiny`` VAE."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from clric_utils.api import compress, decompress, decompress_latent, read_header
 from clric_utils.codec.schedule import Effort
-from clric_utils.codec_api import compress, decompress, decompress_latent, read_header
 from clric_utils.errors import ClricFormatError, ImageReadError, ParameterError
 
 QUICK = Effort("test", 40, 8, 4, check_every=40)

@@ -71,7 +71,7 @@ def test_seed_out_of_range(capsys, tmp_path, image, seed):
 
 def test_lambda_is_checked_before_the_vae(capsys, tmp_path, image, monkeypatch):
     """λ fails before any VAE is loaded (the VAE loader would raise if it were reached)."""
-    import clric_utils.codec_api as api
+    import clric_utils.api as api
 
     def no_vae(*args, **kwargs):
         raise AssertionError("the VAE was loaded before λ was checked")
@@ -96,7 +96,7 @@ def test_missed_target_needs_best_effort(capsys, tmp_path, image):
     or with --best-effort the closest file and a one-line warning."""
     output = tmp_path / "x.clric"
     args = ("encode", str(image), "-o", str(output), "--vae", "tiny", "--target-bpp", "0.6",
-            "--iterations", "2", "--quiet")
+            "--iterations", "3", "--quiet")
     line = _one_line_error_in_process(*run_main(capsys, *args)[::2])
     assert "closest" in line and "bpp" in line and "--best-effort" in line
     assert not output.exists()

@@ -26,7 +26,7 @@ from PIL import Image
 from clric_utils.cli import main
 from clric_utils.errors import ClusterError
 from clric_utils.evaluation.cluster import _local_cluster
-from clric_utils.evaluation.codecs import jpeg_codec
+from clric_utils.evaluation.contenders import jpeg_codec
 from clric_utils.evaluation.sweep import COLUMNS, codec_provenance, run_sweep
 from clric_utils.paths import KODAK_ENV
 

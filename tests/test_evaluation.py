@@ -20,7 +20,7 @@ from PIL import Image, features
 from clric_utils.commands import evaluate as eval_command
 from clric_utils.commands import plot as plot_command
 from clric_utils.errors import ClricError, ParameterError
-from clric_utils.evaluation.codecs import LatentQuantCodec, VaeOnlyCodec, make_codec
+from clric_utils.evaluation.contenders import LatentQuantCodec, VaeOnlyCodec, make_codec
 from clric_utils.evaluation.plots import comparison_grid, plot_rd
 from clric_utils.evaluation.summary import bd_rate_table, mean_table
 from clric_utils.evaluation.sweep import COLUMNS, run_sweep

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from clric_utils import memory_budget
-from clric_utils.codec_api import decode_budget, decompress, decompress_latent, read_header
+from clric_utils.api import decode_budget, decompress, decompress_latent, read_header
 from clric_utils.errors import ClricFormatError, ResourceLimitError
 from clric_utils.vae import load_vae
 
@@ -154,7 +154,7 @@ def test_forged_headers_fuzz_smoke():
 
 def test_forged_size_is_refused_before_the_named_vae_is_loaded(monkeypatch):
     """A file naming a VAE that would have to be downloaded is refused on its size first."""
-    import clric_utils.codec_api as api
+    import clric_utils.api as api
 
     def no_vae(*args, **kwargs):
         raise AssertionError("the VAE was loaded before the budget was checked")

@@ -72,7 +72,7 @@ def test_output_extension_is_checked(capsys, image, tmp_path, command, name):
 
 def test_unwritable_output_fails_before_the_fit(capsys, image, tmp_path, monkeypatch):
     """The path is checked first: the fit (minutes at full effort) is never started."""
-    import clric_utils.codec_api as api
+    import clric_utils.api as api
 
     def no_fit(*args, **kwargs):
         raise AssertionError("compress ran before the output path was checked")

@@ -273,7 +273,7 @@ def test_rate_control_unreachable_target(monkeypatch: pytest.MonkeyPatch) -> Non
 @pytest.mark.slow
 def test_rate_control_on_house_latents_hits_the_real_file_size() -> None:
     """On a real house latent, rate control lands within ±3 % of a target in real file bits."""
-    from clric_utils.codec_api import write_fit
+    from clric_utils.api import write_fit
     from clric_utils.images import crop_center, image_to_tensor, read_image
     from clric_utils.vae.loading import load_vae
 

@@ -11,7 +11,7 @@ from PIL import Image, features
 
 from clric_utils.errors import MissingWeightsError, ParameterError
 from clric_utils.evaluation import visual
-from clric_utils.evaluation.codecs import PillowCodec, make_codec
+from clric_utils.evaluation.contenders import PillowCodec, make_codec
 from clric_utils.paths import KODAK_ENV, TORCHVISION_WEIGHTS_ENV
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"

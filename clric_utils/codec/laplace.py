@@ -21,8 +21,12 @@ def laplace_cdf(x: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch
     return 0.5 + 0.5 * torch.sign(z) * (-torch.expm1(-z.abs() / scale))
 
 
+def laplace_pmf(values: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """P(v) = F(v + ½) − F(v − ½) of the discretized Laplace (μ, b) (broadcasting)."""
+    return laplace_cdf(values + 0.5, mu, scale) - laplace_cdf(values - 0.5, mu, scale)
+
+
 def rate_bits(values: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
     """Bits of each (quantized) value under the discretized Laplace (μ, exp(log_scale))."""
     scale = torch.exp(log_scale.clamp(LOG_SCALE_MIN, LOG_SCALE_MAX))
-    probability = laplace_cdf(values + 0.5, mu, scale) - laplace_cdf(values - 0.5, mu, scale)
-    return -torch.log2(probability.clamp_min(PROBABILITY_FLOOR))
+    return -torch.log2(laplace_pmf(values, mu, scale).clamp_min(PROBABILITY_FLOOR))

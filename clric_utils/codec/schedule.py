@@ -55,6 +55,21 @@ def get_effort(name: str | Effort) -> Effort:
     return EFFORTS[name]
 
 
+def short_effort(iterations: int) -> Effort:
+    """An effort of ``iterations`` gradient steps in all (tests, fast mode, ``--iterations``).
+
+    They are split roughly as the named efforts are: ≈ 80 % soft-round, 15 % straight-through,
+    the rest fine-tuning after weight quantization (at least one step each).
+    """
+    n = int(iterations)
+    if n < 3:
+        raise ParameterError(f"iterations must be ≥ 3 (one per training phase), got {iterations}")
+    ste = max(1, round(0.15 * n))
+    finetune = max(1, round(0.05 * n))
+    softround = n - ste - finetune
+    return Effort(f"{n} iterations", softround, ste, finetune, check_every=max(1, softround // 25))
+
+
 @dataclass(frozen=True)
 class Hyperparameters:
     """Learning rates, quantization-relaxation annealing and gradient clipping."""

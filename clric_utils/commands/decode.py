@@ -28,8 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check the paths and the memory budget, decode ŷ, run the VAE decoder, write the PNG."""
+    from ..api import check_decode_budget, decompress_latent, file_vae, read_header
     from ..bitstream.reading import read_clric_file
-    from ..codec_api import check_decode_budget, decompress_latent, file_vae, read_header
     from ..output_paths import check_output_path
     from .outputs import save_npy, save_png_output
 

@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="memory limit in GB (default: what this machine has available); "
                              "an image needing more is refused before any work")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    # Hidden, for tests: a custom effort of N soft-round iterations (N/5 STE, N/10 fine-tune).
+    # Hidden, for tests: a short effort of N gradient steps in all (codec.schedule.short_effort).
     parser.add_argument("--iterations", type=int, default=None, help=argparse.SUPPRESS)
     # Hidden, for tests: save the encoder's ŷ (float32 .npy), to compare with the decoder's.
     parser.add_argument("--dump-latent", default=None, help=argparse.SUPPRESS)
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Check every argument, fit, write the file atomically, print its size."""
-    from ..codec_api import compress
+    from ..api import compress
     from ..output_paths import check_output_path
     from .outputs import save_bytes, save_npy
 
@@ -73,10 +73,9 @@ def run(args: argparse.Namespace) -> int:
         lmbda = DEFAULT_LAMBDA
     effort = args.effort
     if args.iterations is not None:
-        from ..codec.schedule import Effort
+        from ..codec.schedule import short_effort
 
-        n = max(1, args.iterations)
-        effort = Effort(f"test-{n}", n, max(1, n // 5), max(1, n // 10), check_every=max(1, n))
+        effort = short_effort(args.iterations)
     result = compress(
         args.input, vae=args.vae, lmbda=lmbda, target_bpp=args.target_bpp, preset=args.preset,
         effort=effort, seed=args.seed, device=args.device, progress=not args.quiet,

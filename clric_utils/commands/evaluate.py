@@ -25,7 +25,7 @@ from ..codec.arch import DEFAULT_PRESET, PRESETS
 from ..codec.schedule import EFFORTS
 from ..errors import ImageReadError, ParameterError
 from ..evaluation.cluster import WORKER_TIMEOUT_S, configured_scheduler
-from ..evaluation.codecs import CODECS
+from ..evaluation.contenders import CODECS
 from ..images import image_files
 from ..metrics.quality import METRIC_NAMES
 

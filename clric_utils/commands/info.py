@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the description."""
-    from ..codec_api import read_header
+    from ..api import read_header
 
     info = describe(read_header(args.input))
     if args.json:

@@ -23,7 +23,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..devices import check_device
 from ..errors import ClricError, ClusterError, ImageReadError
-from .codecs import Codec, make_codec
+from .contenders import Codec, make_codec
 from .sweep import _load_vae, _read_image, _vae_label, codec_provenance, evaluate_one
 
 

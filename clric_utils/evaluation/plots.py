@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ..errors import ClricError
 from ..metrics.quality import psnr
-from .codecs import Codec
+from .contenders import Codec
 
 #: Axis label and direction of every metric column.
 METRIC_LABELS = {

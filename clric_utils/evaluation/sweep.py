@@ -30,7 +30,7 @@ from ..devices import check_device
 from ..errors import ClricError, ImageReadError, ParameterError
 from ..metrics.quality import METRIC_NAMES, all_metrics
 from .cluster import dashboard_link, dask_client, default_workers
-from .codecs import VAE_CODECS, Codec, make_codec
+from .contenders import VAE_CODECS, Codec, make_codec
 
 #: What a row was made with, besides its codec, VAE and parameter (part of the resume key).
 PROVENANCE = ("preset", "effort", "seed", "vae_weights", "version")

@@ -22,7 +22,7 @@ from matplotlib.patches import Rectangle
 
 from ..errors import MissingWeightsError, ParameterError
 from ..metrics import quality
-from .codecs import Codec
+from .contenders import Codec
 
 #: How a baseline's rate may differ from the subject's and still count as matched.
 RATE_TOLERANCE = 0.15

@@ -269,7 +269,7 @@ class LatentQuantCodec:
 
 # --------------------------------------------------------------------------- CLRIC
 class ClricCodec:
-    """Adapter to ``clric_utils.codec_api.compress`` / ``decompress``; parameter = λ.
+    """Adapter to ``clric_utils.api.compress`` / ``decompress``; parameter = λ.
 
     λ weighs ``MSE(latent) + λ · bits / (H·W)``; larger λ = fewer bits. The default grid is
     the preset's ``clric_utils.codec.schedule.lambda_grid``.
@@ -287,7 +287,7 @@ class ClricCodec:
         effort: str | None = None,
         seed: int | None = 0,
     ) -> None:
-        from .. import codec_api
+        from .. import api
         from ..codec.arch import DEFAULT_PRESET, get_preset
         from ..codec.schedule import DEFAULT_EFFORT, get_effort, lambda_grid
 
@@ -295,7 +295,7 @@ class ClricCodec:
             get_preset(preset)  # an unknown name fails here, not after the first image
         if effort is not None:
             get_effort(effort)
-        self.api = codec_api
+        self.api = api
         self.parameters: tuple[float, ...] = lambda_grid(preset)
         self.vae = _require_vae(vae, self.name)
         self.device = device
