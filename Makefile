@@ -10,8 +10,10 @@ PIP_FLAGS ?= --no-input --disable-pip-version-check
 PYTEST_ARGS ?=
 
 export PIP_NO_INPUT := 1
+# Playwright (dev extras, site test) drives the system's chromium: it never downloads a browser.
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: venv tutorial test lint figures visual-figures clean
+.PHONY: venv tutorial site test lint figures visual-figures clean
 
 venv: $(VENV)/.installed
 
@@ -36,6 +38,15 @@ tutorial: venv
 			"$(CURDIR)/$$nb" "$(CURDIR)/build/$$(basename "$$nb")"; \
 		ran=$$((ran + 1)); \
 	done; echo "tutorial: $$ran notebook(s) executed into build/"
+
+# Static site of the executed tutorial (needs `make tutorial` first): one page per notebook of
+# build/ with its outputs and figures, an index, equations by a bundled MathJax; nothing is
+# fetched, neither at build time nor when reading (docs/site.md). Open it with
+#   xdg-open build/site/index.html        or   python3 -m http.server -d build/site
+site: venv
+	@ls build/*.ipynb >/dev/null 2>&1 || { \
+		echo "site: no executed notebooks in build/: run 'make tutorial' first" >&2; exit 2; }
+	$(BIN)/python tools/site/build.py --notebooks build --out build/site
 
 lint: venv
 	$(BIN)/ruff check .
