@@ -1,14 +1,29 @@
 """The tutorial notebooks: stored clean, parameterised for papermill, and run end to end.
 
-The runs themselves (fast mode, temporary folders, shared with the site test) are in
-``tutorial_runs.py``.
+Every chapter ends with exercises; their solutions are notebooks of their own
+(``notebooks/solutions/``), checked and run here like the chapters. The runs themselves (fast
+mode, temporary folders, shared with the site test) are in ``tutorial_runs.py``.
 """
 
 from __future__ import annotations
 
+import re
+
 import nbformat
 import pytest
-from tutorial_runs import FAST, FIGURES, NAMES, NOTEBOOKS_DIR, TutorialRuns, notebook_path
+from tutorial_runs import (
+    FAST,
+    FIGURES,
+    NAMES,
+    NOTEBOOKS_DIR,
+    SOLUTION_NAMES,
+    SOLUTIONS_DIR,
+    SOLUTIONS_FAST,
+    TutorialRuns,
+    notebook_path,
+)
+
+EVERY = NAMES + SOLUTION_NAMES
 
 
 def read(name: str) -> nbformat.NotebookNode:
@@ -23,7 +38,12 @@ def test_the_seven_notebooks_exist_in_order():
     assert found == list(NAMES)
 
 
-@pytest.mark.parametrize("name", NAMES)
+def test_one_solutions_notebook_per_chapter():
+    found = sorted(f"solutions/{p.stem}" for p in SOLUTIONS_DIR.glob("*.ipynb"))
+    assert found == list(SOLUTION_NAMES)
+
+
+@pytest.mark.parametrize("name", EVERY)
 def test_stored_without_outputs(name):
     for cell in read(name).cells:
         if cell.cell_type == "code":
@@ -31,7 +51,7 @@ def test_stored_without_outputs(name):
             assert cell.execution_count is None, f"{name}: a code cell has an execution count"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", EVERY)
 def test_has_papermill_parameters(name):
     import papermill
 
@@ -41,11 +61,12 @@ def test_has_papermill_parameters(name):
     # papermill must parse every line of it (a comment containing '=' breaks its parser).
     names = set(papermill.inspect_notebook(str(notebook_path(name))))
     assert {"vae", "out_dir", "device", "threads"} <= names
-    assert set(FAST[name]) <= names, f"{name}: unknown fast-mode parameters"
+    fast = SOLUTIONS_FAST if name in SOLUTION_NAMES else FAST[name]
+    assert set(fast) <= names, f"{name}: unknown fast-mode parameters"
     assert names & {"crop", "max_images"}, f"{name}: no fast-mode size knob"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", EVERY)
 def test_teaches_and_checks(name):
     cells = read(name).cells
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
@@ -53,6 +74,24 @@ def test_teaches_and_checks(name):
     last_code = [c for c in cells if c.cell_type == "code"][-1].source
     assert last_code.count("assert ") >= 3, f"{name}: the last cell should check results"
     assert "all checks passed" in last_code
+
+
+def exercise_numbers(markdown: str) -> list[int]:
+    """The numbers of the exercises in a markdown text (list items ``1.`` … at line start)."""
+    return [int(n) for n in re.findall(r"^(\d+)\. ", markdown, flags=re.MULTILINE)]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ends_with_exercises_and_their_solutions_answer_each(name):
+    last = read(name).cells[-1]
+    assert last.cell_type == "markdown" and last.source.startswith("## Exercises"), name
+    numbers = exercise_numbers(last.source)
+    assert numbers == list(range(1, len(numbers) + 1)) and 3 <= len(numbers) <= 5, numbers
+    assert f"solutions/{name}_solutions.ipynb" in last.source, f"{name}: no link to solutions"
+    solutions = read(f"solutions/{name}_solutions").cells
+    headings = [int(n) for c in solutions if c.cell_type == "markdown"
+                for n in re.findall(r"^## Exercise (\d+)", c.source, flags=re.MULTILINE)]
+    assert headings == numbers, f"{name}: solutions answer {headings}, chapter asks {numbers}"
 
 
 @pytest.mark.slow
@@ -68,3 +107,14 @@ def test_notebook_runs_in_fast_mode(name, tutorial_runs: TutorialRuns):
     for pattern in FIGURES[name]:
         matches = list(figures.glob(pattern))
         assert matches and all(p.stat().st_size > 0 for p in matches), f"{name}: {pattern}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", SOLUTION_NAMES)
+def test_solutions_run_in_fast_mode(name, tutorial_runs: TutorialRuns):
+    executed = nbformat.read(tutorial_runs.run(name), as_version=4)
+    text = "".join(
+        out.get("text", "") for cell in executed.cells if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    )  # fmt: skip
+    assert "all checks passed" in text

@@ -67,8 +67,16 @@ FIGURES = {
 }  # fmt: skip
 
 
+#: The exercises' solutions: ``notebooks/solutions/<chapter>_solutions.ipynb``, one per chapter.
+SOLUTIONS_DIR = NOTEBOOKS_DIR / "solutions"
+SOLUTION_NAMES = tuple(f"solutions/{name}_solutions" for name in NAMES)
+
+#: Fast-mode parameters of every solutions notebook (besides COMMON and out_dir).
+SOLUTIONS_FAST = {"crop": CROP, "iterations": ITERATIONS}
+
+
 def notebook_path(name: str) -> Path:
-    """Path of a tutorial notebook."""
+    """Path of a tutorial notebook (``solutions/…`` for a solutions notebook)."""
     return NOTEBOOKS_DIR / f"{name}.ipynb"
 
 
@@ -93,7 +101,8 @@ class TutorialRuns:
         import papermill
 
         available = set(papermill.inspect_notebook(str(notebook_path(name))))
-        parameters = {**COMMON, **FAST.get(name, {}), "out_dir": str(self.folders["figures"])}
+        fast = SOLUTIONS_FAST if name.startswith("solutions/") else FAST[name]
+        parameters = {**COMMON, **fast, "out_dir": str(self.folders["figures"])}
         if "work_dir" in available:
             parameters["work_dir"] = str(self.folders["work"])
         if "results_dir" in available:
@@ -111,11 +120,12 @@ class TutorialRuns:
             if name == "04_decoding":
                 self.run("03_entropy_coding")
             output = self.executed_dir / f"{name}.ipynb"
+            output.parent.mkdir(parents=True, exist_ok=True)
             papermill.execute_notebook(
                 str(notebook_path(name)),
                 str(output),
                 parameters=self.parameters(name),
-                cwd=str(NOTEBOOKS_DIR),
+                cwd=str(notebook_path(name).parent),  # as JupyterLab runs it
                 kernel_name="python3",
                 progress_bar=False,
                 execution_timeout=600,
@@ -123,6 +133,7 @@ class TutorialRuns:
             self._done[name] = output
         return self._done[name]
 
-    def run_all(self) -> list[Path]:
-        """Execute every notebook in order (cached ones are not run again)."""
-        return [self.run(name) for name in NAMES]
+    def run_all(self, solutions: bool = False) -> list[Path]:
+        """Execute every chapter in order, then (``solutions``) every solutions notebook;
+        cached ones are not run again."""
+        return [self.run(name) for name in NAMES + (SOLUTION_NAMES if solutions else ())]
