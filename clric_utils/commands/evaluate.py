@@ -70,8 +70,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--out",
         type=Path,
         default=Path("results/eval.csv"),
-        help="CSV to write or resume; rows are resumed by (image, codec, vae, parameter) only, "
-        "so a different --preset/--effort/--seed needs a new CSV",
+        help="CSV to write or resume; a row is skipped when one with the same image, codec, "
+        "vae, parameter, preset, effort, seed, VAE weights and package version is there",
     )
     parser.add_argument(
         "--workers",
