@@ -85,6 +85,17 @@ def write_image(tmp_path: Path):
     return write
 
 
+@pytest.fixture
+def random_png(tmp_path: Path) -> Path:
+    """A 32×48 PNG of seeded random pixels (``tmp_path/a.png``): quick CLI encodes."""
+    from PIL import Image
+
+    path = tmp_path / "a.png"
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def tiny_vae():
     """The seeded ``tiny`` VAE (plumbing only: its reconstructions are noise)."""

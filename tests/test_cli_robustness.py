@@ -23,14 +23,6 @@ from clric_utils.vae.registry import house_dir  # noqa: E402
 QUICK = ("--iterations", "3", "--quiet")
 
 
-@pytest.fixture
-def image(tmp_path) -> Path:
-    path = tmp_path / "a.png"
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 256, (32, 48, 3), dtype=np.uint8)).save(path)
-    return path
-
-
 def _vae_folder(tmp_path: Path, name: str, change) -> Path:
     """A copy of the house VAE folder whose config.json is ``change(config)``."""
     folder = tmp_path / name
@@ -50,12 +42,12 @@ def _vae_folder(tmp_path: Path, name: str, change) -> Path:
     ("scale_text", lambda c: {**c, "scaling_factor": "1"}, "scaling_factor"),
     ("blocks", lambda c: {**c, "decoder_block_out_channels": 32}, "decoder_block_out_channels"),
 ])
-def test_broken_vae_config_is_one_line(capsys, tmp_path, image, name, change, expected):
+def test_broken_vae_config_is_one_line(capsys, tmp_path, random_png, name, change, expected):
     if not (house_dir() / "config.json").is_file():
         pytest.skip("house VAE weights absent")
     folder = _vae_folder(tmp_path, name, change)
     output = tmp_path / "x.clric"
-    code, _, err = run_main(capsys, "encode", str(image), "-o", str(output), "--vae",
+    code, _, err = run_main(capsys, "encode", str(random_png), "-o", str(output), "--vae",
                             str(folder), *QUICK)
     line = _one_line_error_in_process(code, err)
     assert expected in line, line
@@ -63,13 +55,13 @@ def test_broken_vae_config_is_one_line(capsys, tmp_path, image, name, change, ex
 
 
 @pytest.mark.parametrize("seed", ["99999999999999999999", "-1"])
-def test_seed_out_of_range(capsys, tmp_path, image, seed):
-    code, _, err = run_main(capsys, "encode", str(image), "-o", str(tmp_path / "x.clric"),
+def test_seed_out_of_range(capsys, tmp_path, random_png, seed):
+    code, _, err = run_main(capsys, "encode", str(random_png), "-o", str(tmp_path / "x.clric"),
                             "--vae", "tiny", "--seed", seed, *QUICK)
     assert "seed" in _one_line_error_in_process(code, err)
 
 
-def test_lambda_is_checked_before_the_vae(capsys, tmp_path, image, monkeypatch):
+def test_lambda_is_checked_before_the_vae(capsys, tmp_path, random_png, monkeypatch):
     """λ fails before any VAE is loaded (the VAE loader would raise if it were reached)."""
     import clric_utils.api as api
 
@@ -77,25 +69,25 @@ def test_lambda_is_checked_before_the_vae(capsys, tmp_path, image, monkeypatch):
         raise AssertionError("the VAE was loaded before λ was checked")
 
     monkeypatch.setattr(api, "_load_vae", no_vae)
-    code, _, err = run_main(capsys, "encode", str(image), "-o", str(tmp_path / "x.clric"),
+    code, _, err = run_main(capsys, "encode", str(random_png), "-o", str(tmp_path / "x.clric"),
                             "--lmbda", "-1", *QUICK)
     assert "λ" in _one_line_error_in_process(code, err)
 
 
-def test_unreachable_target_is_an_error_naming_the_closest_rate(capsys, tmp_path, image):
+def test_unreachable_target_is_an_error_naming_the_closest_rate(capsys, tmp_path, random_png):
     output = tmp_path / "x.clric"
-    code, _, err = run_main(capsys, "encode", str(image), "-o", str(output), "--vae", "tiny",
+    code, _, err = run_main(capsys, "encode", str(random_png), "-o", str(output), "--vae", "tiny",
                             "--target-bpp", "1e-6", *QUICK)
     line = _one_line_error_in_process(code, err)
     assert "1e-06" in line and "bpp" in line and "cannot be reached" in line
     assert not output.exists()
 
 
-def test_missed_target_needs_best_effort(capsys, tmp_path, image):
+def test_missed_target_needs_best_effort(capsys, tmp_path, random_png):
     """A target above the header's rate that no fit lands on: exit 2 naming the closest rate,
     or with --best-effort the closest file and a one-line warning."""
     output = tmp_path / "x.clric"
-    args = ("encode", str(image), "-o", str(output), "--vae", "tiny", "--target-bpp", "0.6",
+    args = ("encode", str(random_png), "-o", str(output), "--vae", "tiny", "--target-bpp", "0.6",
             "--iterations", "3", "--quiet")
     line = _one_line_error_in_process(*run_main(capsys, *args)[::2])
     assert "closest" in line and "bpp" in line and "--best-effort" in line
@@ -122,10 +114,10 @@ def test_warnings_are_one_clean_line(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
-def test_ctrl_c_is_a_clean_exit(tmp_path, image, delay):
+def test_ctrl_c_is_a_clean_exit(tmp_path, random_png, delay):
     """SIGINT while torch is imported, while the VAE loads or while fitting."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "clric_utils.cli", "encode", str(image), "-o",
+        [sys.executable, "-m", "clric_utils.cli", "encode", str(random_png), "-o",
          str(tmp_path / "x.clric"), "--vae", "tiny", "--iterations", "100000", "--quiet"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 from distributed import Client, get_task_stream
-from PIL import Image
+from kodak_crops import write_kodak_crops
 
 from clric_utils.cli import main
 from clric_utils.errors import ClusterError
@@ -44,13 +44,8 @@ SAME = [name for name in COLUMNS if name not in ("encode_s", "decode_s")]
 @pytest.fixture(scope="module")
 def crops(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two small Kodak crops (one with sides not a multiple of 8) in their own folder."""
-    folder = tmp_path_factory.mktemp("crops")
-    paths = []
-    for number, (top, left, h, w) in [(1, (200, 300, 32, 48)), (7, (100, 150, 30, 44))]:
-        image = np.asarray(Image.open(KODAK / f"kodim{number:02d}.png").convert("RGB"))
-        paths.append(folder / f"crop{number:02d}.png")
-        Image.fromarray(image[top : top + h, left : left + w]).save(paths[-1])
-    return paths
+    boxes = [(1, (200, 300, 32, 48)), (7, (100, 150, 30, 44))]
+    return write_kodak_crops(KODAK, tmp_path_factory.mktemp("crops"), boxes)
 
 
 @pytest.fixture(scope="module", autouse=True)

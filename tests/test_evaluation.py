@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from kodak_crops import write_kodak_crops
 from matplotlib.figure import Figure
 from PIL import Image, features
 
@@ -81,13 +82,8 @@ def _offline_weights() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def crops(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     """Two small Kodak crops (one with sides not a multiple of 8) as PNG files."""
-    folder = tmp_path_factory.mktemp("crops")
-    paths = []
-    for number, (top, left, h, w) in [(1, (200, 300, 96, 128)), (7, (100, 150, 90, 117))]:
-        image = np.asarray(Image.open(KODAK / f"kodim{number:02d}.png").convert("RGB"))
-        paths.append(folder / f"crop{number:02d}.png")
-        Image.fromarray(image[top : top + h, left : left + w]).save(paths[-1])
-    return paths
+    boxes = [(1, (200, 300, 96, 128)), (7, (100, 150, 90, 117))]
+    return write_kodak_crops(KODAK, tmp_path_factory.mktemp("crops"), boxes)
 
 
 @pytest.fixture(scope="module")
