@@ -22,7 +22,7 @@ from clric_utils.commands import evaluate as eval_command
 from clric_utils.commands import plot as plot_command
 from clric_utils.errors import ClricError, ParameterError
 from clric_utils.evaluation.contenders import LatentQuantCodec, VaeOnlyCodec, make_codec
-from clric_utils.evaluation.plots import comparison_grid, plot_rd
+from clric_utils.evaluation.plots import plot_rd
 from clric_utils.evaluation.summary import bd_rate_table, mean_table
 from clric_utils.evaluation.sweep import COLUMNS, run_sweep
 from clric_utils.paths import KODAK_ENV, TORCHVISION_WEIGHTS_ENV
@@ -280,19 +280,6 @@ def test_plots_and_tables(swept: Path, crops: list[Path], tmp_path: Path) -> Non
     bd = bd_rate_table(swept, anchor="jpeg", method="pchip")
     assert bd.set_index("codec").loc["jpeg", "psnr"] == pytest.approx(0.0, abs=1e-9)
     assert math.isnan(bd.set_index("codec").loc["webp", "ms_ssim"])  # no MS-SSIM on crops
-
-    image = np.array(Image.open(crops[0]))
-    vae = StandInVae()
-    grid = comparison_grid(
-        image, [(VaeOnlyCodec(vae), 0), (LatentQuantCodec(vae), 0.2)], matched=make_codec("jpeg"),
-        out_path=tmp_path / "figures" / "grid.png",
-    )  # fmt: skip
-    assert isinstance(grid, Figure)
-    titles = [axis.get_title() for axis in grid.axes]
-    assert titles[0].startswith("original") and titles[1].startswith("vae-only")
-    assert titles[3] == titles[4] == ""  # nothing under the original and the unrated vae-only
-    assert titles[5].startswith("jpeg") and "bpp" in titles[5]  # matched to latent-quant
-    assert (tmp_path / "figures" / "grid.png").is_file()
 
 
 def _parse(module, argv: list[str]) -> argparse.Namespace:

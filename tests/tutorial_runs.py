@@ -46,7 +46,7 @@ FAST: dict[str, dict] = {
     },
     "07_paper_figures": {
         "crop": CROP, "iterations": ITERATIONS, "lambdas": [10.0, 0.1],
-        "visual_images": [None], "visual_lambdas": [1.0], "rd_metrics": ["psnr", "dists"],
+        "visual_images": [None], "visual_lambdas": [10.0, 1.0], "rd_metrics": ["psnr", "dists"],
         "make_missing": True,
     },
 }  # fmt: skip
@@ -63,7 +63,7 @@ FIGURES = {
     "05_evaluation": ["05_rd_curves.png"],
     "06_continuous_quality": ["06_continuous_quality.png", "06_rate_curve.png"],
     "07_paper_figures": ["table1_macs.png", "table1_macs.csv", "fig1_rd_*.png",
-                         "fig2_perceptual_*.png", "fig3_continuous_*.png", "fig_visual_*.png"],
+                         "fig2_perceptual_*.png", "fig3_continuous_*.png", "07_visual_*.png"],
 }  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""Rate-distortion curves and side-by-side image comparisons, written as PNG files.
+"""Rate-distortion curves (data-set means per codec), written as PNG files.
 
 Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot): no GUI backend,
 no global figure list to leak, safe in worker processes and on headless machines.
@@ -8,16 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from ..errors import ClricError
-from ..metrics.quality import psnr
-from .contenders import Codec
 
 #: Axis label and direction of every metric column.
 METRIC_LABELS = {
@@ -182,105 +178,3 @@ def _save(figure: Figure, out_path: str | Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     figure.savefig(path, dpi=120)
     return path
-
-
-@dataclass
-class Panel:
-    """One picture of a comparison grid; ``bpp`` is None (or NaN) when there is no rate."""
-
-    label: str
-    image: np.ndarray
-    bpp: float | None = None
-
-
-def reconstruct(image: np.ndarray, codec: Codec, parameter: float, label: str = "") -> Panel:
-    """Encode and decode ``image`` with ``codec`` at ``parameter``; return the panel."""
-    data = codec.encode(image, parameter)
-    bpp = 8.0 * len(data) / (image.shape[0] * image.shape[1]) if codec.measures_rate else None
-    default = f"{codec.name} {parameter:g}" if codec.measures_rate else codec.name
-    return Panel(label or default, codec.decode(data), bpp)
-
-
-def matched_rate_panel(
-    image: np.ndarray, codec: Codec, target_bpp: float, parameters: Iterable[float] | None = None
-) -> Panel:
-    """The ``codec`` reconstruction whose bpp is closest to ``target_bpp`` (e.g. JPEG 1–100)."""
-    grid = list(parameters) if parameters is not None else list(range(1, 101))
-    best: tuple[float, float, bytes] | None = None
-    for parameter in grid:
-        data = codec.encode(image, parameter)
-        bpp = 8.0 * len(data) / (image.shape[0] * image.shape[1])
-        if best is None or abs(bpp - target_bpp) < abs(best[1] - target_bpp):
-            best = (parameter, bpp, data)
-    if best is None:
-        raise ClricError("matched_rate_panel needs at least one parameter")
-    return Panel(f"{codec.name} {best[0]:g}", codec.decode(best[2]), best[1])
-
-
-def image_grid(
-    original: np.ndarray,
-    panels: Sequence[Panel | None],
-    out_path: str | Path | None = None,
-    columns: int | None = None,
-    crop: tuple[int, int, int, int] | None = None,
-) -> Figure:
-    """Original plus reconstructions titled with bpp and PSNR (None: empty cell), row-major.
-
-    ``crop`` = (top, left, height, width) shows a detail; PSNR is still of the whole image.
-    """
-    items = [Panel("original", original), *panels]
-    columns = columns or min(len(items), 4)
-    rows = math.ceil(len(items) / columns)
-    height, width = original.shape[:2] if crop is None else crop[2:]
-    scale = 3.2 / max(height, width)
-    size = (columns * width * scale, rows * (height * scale + 0.45))
-    figure = Figure(figsize=size, layout="constrained")
-    axes = figure.subplots(rows, columns, squeeze=False).ravel()
-    for axis, item in zip(axes, items, strict=False):
-        if item is None:
-            continue
-        if item.image.shape != original.shape:
-            raise ClricError(
-                f"panel {item.label!r} has size {item.image.shape}, not {original.shape}"
-            )
-        shown = item.image
-        if crop is not None:
-            top, left, h, w = crop
-            shown = shown[top : top + h, left : left + w]
-        axis.imshow(shown, interpolation="nearest")
-        if item is items[0]:
-            subtitle = f"{original.shape[1]}×{original.shape[0]}"
-        else:
-            rate = "— bpp" if item.bpp is None or math.isnan(item.bpp) else f"{item.bpp:.3f} bpp"
-            subtitle = f"{rate}, {psnr(original, item.image):.2f} dB"
-        axis.set_title(f"{item.label}\n{subtitle}", fontsize="small")
-    for axis in axes:
-        axis.set_axis_off()
-    if out_path is not None:
-        _save(figure, out_path)
-    return figure
-
-
-def comparison_grid(
-    image: np.ndarray,
-    codec_parameters: Sequence[tuple[Codec, float]],
-    matched: Codec | None = None,
-    out_path: str | Path | None = None,
-    crop: tuple[int, int, int, int] | None = None,
-) -> Figure:
-    """Original and each (codec, parameter) reconstruction; below each one with a rate,
-    ``matched`` (e.g. JPEG) at the closest bpp.
-
-    Typical use: ``[(vae_only, 0), (clric, λ1), (clric, λ2)]`` with ``matched=jpeg``.
-    """
-    top: list[Panel | None] = [
-        reconstruct(image, codec, parameter) for codec, parameter in codec_parameters
-    ]
-    panels = top
-    if matched is not None:
-        below = [
-            None if p is None or p.bpp is None else matched_rate_panel(image, matched, p.bpp)
-            for p in top
-        ]
-        panels = [*top, None, *below]  # None under the original
-    return image_grid(image, panels, out_path, columns=len(top) + 1, crop=crop)
