@@ -73,3 +73,20 @@ def test_invalid_inputs() -> None:
         bd_rate(RATE, [26.0, 28.9, 28.9, 34.2, 37.0], RATE, PSNR)
     with pytest.raises(ParameterError, match="method"):
         bd_rate(RATE, PSNR, RATE, PSNR, "akima")
+
+
+def test_points_on_fewer_images_than_their_curve_are_partial():
+    """A λ tried on one image of two is flagged (and so left out of curves and BD-rates)."""
+    import pandas as pd
+
+    from clric_utils.evaluation.plots import partial_points, rd_means
+
+    rows = [{"image": image, "codec": "a", "vae": "none", "preset": "none", "parameter": p,
+             "bpp": p / 10, "psnr": 20 + p} for image in ("i1", "i2") for p in (1.0, 2.0, 3.0)]
+    rows.append({"image": "i1", "codec": "a", "vae": "none", "preset": "none",
+                 "parameter": 2.5, "bpp": 0.25, "psnr": 40.0})
+    rows += [{"image": "i1", "codec": "b", "vae": "none", "preset": "none", "parameter": p,
+              "bpp": p / 10, "psnr": 21 + p} for p in (1.0, 2.0)]  # complete on its one image
+    means = rd_means(pd.DataFrame(rows), ["psnr"])
+    flagged = means[partial_points(means)]
+    assert list(zip(flagged["codec"], flagged["parameter"], strict=True)) == [("a", 2.5)]

@@ -67,7 +67,7 @@ def find_csvs(sources: list[Path]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Write the figures and print the BD-rate table."""
-    from ..evaluation.plots import load_results, plot_rd
+    from ..evaluation.plots import load_results, partial_points, plot_rd, rd_means
     from ..evaluation.result_sets import DATASETS, dataset_of, results_title
     from ..evaluation.summary import bd_rate_table, format_bd_table
 
@@ -80,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         covered.add(dataset)
         plot_rd(frame, args.metrics, out, title=results_title(frame, path.stem), anchors=dataset)
         print(f"wrote {out}" + ("" if dataset else " (no published curves: not a whole data set)"))
+        means = rd_means(frame, [])
+        for point in means[partial_points(means)].itertuples(index=False):
+            print(f"{path.name}: left out {point.codec} {getattr(point, 'preset', 'none')} at "
+                  f"{point.parameter:g} (measured on {point.images} of the images only, fewer "
+                  "than the rest of its curve)")
         for anchor in args.anchor:
             if anchor not in set(frame["codec"]):
                 continue

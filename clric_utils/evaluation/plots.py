@@ -59,6 +59,15 @@ def rd_means(frame: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
     return means.sort_values([*keys, "bpp", "parameter"]).reset_index(drop=True)
 
 
+def partial_points(means: pd.DataFrame) -> pd.Series:
+    """True for the points of ``rd_means`` measured on fewer images than their curve's most
+    complete point (e.g. a λ tried on a few images only): their mean is over other images, so
+    curves and BD-rates leave them out."""
+    keys = curve_columns(means)
+    most = means.groupby(keys, dropna=False)["images"].transform("max")
+    return means["images"] < most
+
+
 def curve_label(codec: str, vae: str, preset: str = "none") -> str:
     """Legend entry: the codec, its preset and its VAE where they apply."""
     def given(value) -> bool:
@@ -112,13 +121,15 @@ def plot_rd(
     """One panel per metric, one line per curve (mean bpp vs mean metric, log-scale bpp); PNG.
 
     Codecs without a rate (``vae-only``) are drawn as a dashed horizontal ceiling. A curve
-    measured on fewer images than the table holds says so in its label. ``anchors`` names the
-    data set (``kodak``, ``clic2020``) whose published curves are drawn dashed beside ours,
-    labelled "<name> (published)", with their citations under the panels; they are never
+    measured on fewer images than the table holds says so in its label; points measured on
+    fewer images than the rest of their curve are left out (``partial_points``). ``anchors``
+    names the data set (``kodak``, ``clic2020``) whose published curves are drawn dashed beside
+    ours, labelled "<name> (published)", with their citations under the panels; they are never
     mixed into our rows. Give it only when the table holds that whole data set.
     """
     frame = load_results(results)
     means = rd_means(frame, metrics)
+    means = means[~partial_points(means)]
     total = frame["image"].nunique() if "image" in frame.columns else None
     columns_per_row = min(len(metrics), 3)
     rows = math.ceil(len(metrics) / columns_per_row)

@@ -11,7 +11,7 @@ import pandas as pd
 from ..errors import ClricError
 from ..metrics.quality import METRIC_NAMES
 from .bd import bd_rate_over_overlap
-from .plots import curve_columns, load_results, rd_means
+from .plots import curve_columns, load_results, partial_points, rd_means
 
 
 def mean_table(
@@ -36,9 +36,11 @@ def bd_rate_table(
     Each BD-rate is computed over the quality range both curves cover, given beside it in the
     column ``<metric>_overlap`` ("low–high"). Where that range is narrower than
     ``bd.MIN_OVERLAP`` (1 dB PSNR, 0.01 MS-SSIM, 0.05 LPIPS, 0.03 DISTS) the value is NaN and
-    the overlap column says "no overlap"; so does a curve with too few points.
+    the overlap column says "no overlap"; so does a curve with too few points. Points measured
+    on fewer images than the rest of their curve are left out (``plots.partial_points``).
     """
     means = rd_means(load_results(results), metrics).dropna(subset=["bpp"])
+    means = means[~partial_points(means)]
     columns = curve_columns(means)
     curves = {key: curve for key, curve in means.groupby(columns, dropna=False)}
     anchors = [key for key in curves if key[0] == anchor]
