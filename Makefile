@@ -13,7 +13,7 @@ export PIP_NO_INPUT := 1
 # Playwright (dev extras, site test) drives the system's chromium: it never downloads a browser.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: venv tutorial site test lint figures visual-figures clean
+.PHONY: venv tutorial solutions site test lint figures visual-figures clean
 
 venv: $(VENV)/.installed
 
@@ -46,7 +46,20 @@ tutorial: venv
 site: venv
 	@ls build/*.ipynb >/dev/null 2>&1 || { \
 		echo "site: no executed notebooks in build/: run 'make tutorial' first" >&2; exit 2; }
-	$(BIN)/python tools/site/build.py --notebooks build --out build/site
+	$(BIN)/python tools/site/build.py --notebooks build --out build/site \
+		$$(ls build/solutions/*.ipynb >/dev/null 2>&1 && echo --solutions build/solutions)
+
+# The exercises' solutions (notebooks/solutions/), executed into build/solutions/ like the
+# chapters; `make site` then adds them as a second section (for instructors: students get the
+# site without them).
+solutions: venv
+	@mkdir -p build/solutions $(TUTORIAL_FIGURES)
+	@set -e; for nb in notebooks/solutions/*.ipynb; do \
+		echo "== $$nb (VAE=$(VAE))"; \
+		$(BIN)/papermill --no-progress-bar --cwd notebooks/solutions -k python3 -p vae $(VAE) \
+			-p progress False -p out_dir "$(abspath $(TUTORIAL_FIGURES))" \
+			"$(CURDIR)/$$nb" "$(CURDIR)/build/solutions/$$(basename "$$nb")"; \
+	done
 
 lint: venv
 	$(BIN)/ruff check .

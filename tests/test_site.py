@@ -75,7 +75,9 @@ def make_notebooks(folder: Path, source: Path) -> None:
     ])
     first.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
     second = new_notebook(cells=[
-        new_markdown_cell("# 2 · Decoding\n\nBits in, $\\hat y$ out."),
+        new_markdown_cell("# 2 · Decoding\n\nBits in, $\\hat y$ out.\n\n## Exercises\n\n"
+                          "[one](solutions/01_latents_solution.ipynb), "
+                          "[two](solutions/02_decoding_solutions.ipynb)"),
         new_code_cell("print(1)", outputs=[new_output("stream", name="stdout", text="1\n")]),
     ])
     third = new_notebook(cells=[new_code_cell("x = 1")])  # no heading: title from the name
@@ -111,6 +113,15 @@ def test_pages_titles_and_navigation(small_site: Path):
     assert 'href="../index.html"' in solution and 'src="../mathjax/' in solution
     assert (small_site / "mathjax" / site_build.MATHJAX_ENTRY).is_file()
     assert (small_site / "site.css").is_file()
+
+
+def test_links_to_solutions_reach_their_page_or_notebook(small_site: Path):
+    """A solution the site has is linked as its page; one it lacks, as the repository's
+    notebook (relative to the site), never as a dead ``solutions/*.ipynb``."""
+    page = (small_site / "02_decoding.html").read_text(encoding="utf-8")
+    assert 'href="solutions/01_latents_solution.html"' in page
+    assert 'href="../source/solutions/02_decoding_solutions.ipynb"' in page
+    assert 'href="solutions/02_decoding_solutions.ipynb"' not in page
 
 
 def test_widgets_stripped_and_images_embedded(small_site: Path):

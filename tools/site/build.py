@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import re
 import shutil
 import sys
@@ -321,6 +322,23 @@ def remote_references(page_html: str) -> list[str]:
 # Build
 
 
+#: A chapter's link to its solutions notebook (``solutions/<name>.ipynb`` in the markdown).
+SOLUTION_LINK = re.compile(r'href="solutions/([\w.-]+)\.ipynb"')
+
+
+def link_solutions(body: str, out: Path, pages: set[str], notebooks_source: Path) -> str:
+    """Point a chapter's links to ``solutions/<name>.ipynb`` at the solution's page when the
+    site has it, else at the notebook itself in the repository (relative to the site)."""
+    def target(match: re.Match) -> str:
+        name = match.group(1)
+        if name in pages:
+            return f'href="solutions/{name}.html"'
+        source = notebooks_source / "solutions" / f"{name}.ipynb"
+        return f'href="{Path(os.path.relpath(source, out)).as_posix()}"'
+
+    return SOLUTION_LINK.sub(target, body)
+
+
 def prepare_out(out: Path) -> None:
     """Create ``out``, or empty it if this builder wrote it (refuse any other non-empty folder)."""
     if out.exists() and any(out.iterdir()):
@@ -351,6 +369,7 @@ def build_site(notebooks: Path, out: Path, solutions: Path | None = None,
     shutil.copy2(TEMPLATES / "site.css", out / "site.css")
 
     exporter = make_exporter()
+    solution_pages = {path.stem for path in sections[1][1]} if solutions is not None else set()
     written = [out / "index.html"]
     listed = []
     for name, paths, prefix in sections:
@@ -366,6 +385,9 @@ def build_site(notebooks: Path, out: Path, solutions: Path | None = None,
                 "clric": navigation(pages, index, root),
             }
             body, _ = exporter.from_notebook_node(page.nb, resources=resources)
+            if not prefix:  # a chapter: its exercises link to their solutions
+                body = link_solutions(body, out, solution_pages,
+                                      source_dir or REPO_ROOT / "notebooks")
             target = out / page.href
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(body, encoding="utf-8")
