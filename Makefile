@@ -51,13 +51,14 @@ site: venv
 
 # The exercises' solutions (notebooks/solutions/), executed into build/solutions/ like the
 # chapters; `make site` then adds them as a second section (for instructors: students get the
-# site without them).
+# site without them). One torch thread: their hand-written loops run small tensors, where more
+# threads cost more than they give (02's took 2.5 min with one, > 15 min with two here).
 solutions: venv
 	@mkdir -p build/solutions $(TUTORIAL_FIGURES)
 	@set -e; for nb in notebooks/solutions/*.ipynb; do \
 		echo "== $$nb (VAE=$(VAE))"; \
 		$(BIN)/papermill --no-progress-bar --cwd notebooks/solutions -k python3 -p vae $(VAE) \
-			-p progress False -p out_dir "$(abspath $(TUTORIAL_FIGURES))" \
+			-p threads 1 -p progress False -p out_dir "$(abspath $(TUTORIAL_FIGURES))" \
 			"$(CURDIR)/$$nb" "$(CURDIR)/build/solutions/$$(basename "$$nb")"; \
 	done
 
