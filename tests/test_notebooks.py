@@ -94,15 +94,17 @@ def test_ends_with_exercises_and_their_solutions_answer_each(name):
     assert headings == numbers, f"{name}: solutions answer {headings}, chapter asks {numbers}"
 
 
+def printed_text(executed_path) -> str:
+    """Everything an executed notebook's code cells printed (stream outputs)."""
+    executed = nbformat.read(executed_path, as_version=4)
+    return "".join(out.get("text", "") for cell in executed.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_notebook_runs_in_fast_mode(name, tutorial_runs: TutorialRuns):
-    executed = nbformat.read(tutorial_runs.run(name), as_version=4)
-    text = "".join(
-        out.get("text", "") for cell in executed.cells if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )  # fmt: skip
-    assert "all checks passed" in text
+    assert "all checks passed" in printed_text(tutorial_runs.run(name))
     figures = tutorial_runs.folders["figures"]
     for pattern in FIGURES[name]:
         matches = list(figures.glob(pattern))
@@ -112,9 +114,4 @@ def test_notebook_runs_in_fast_mode(name, tutorial_runs: TutorialRuns):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", SOLUTION_NAMES)
 def test_solutions_run_in_fast_mode(name, tutorial_runs: TutorialRuns):
-    executed = nbformat.read(tutorial_runs.run(name), as_version=4)
-    text = "".join(
-        out.get("text", "") for cell in executed.cells if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    )  # fmt: skip
-    assert "all checks passed" in text
+    assert "all checks passed" in printed_text(tutorial_runs.run(name))
