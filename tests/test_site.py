@@ -305,10 +305,11 @@ def test_small_site_in_chromium(small_site: Path, tmp_path: Path, browser):
 
 @pytest.fixture(scope="module")
 def tutorial_site(tutorial_runs, tmp_path_factory) -> tuple[Path, Path]:
-    """The site of the fast-mode tutorial runs: (site folder, executed notebooks)."""
-    tutorial_runs.run_all()
+    """The site of the fast-mode tutorial runs, solutions included: (site folder, executed
+    chapters)."""
+    tutorial_runs.run_all(solutions=True)
     out = tmp_path_factory.mktemp("site") / "site"
-    site_build.build_site(tutorial_runs.executed_dir, out,
+    site_build.build_site(tutorial_runs.executed_dir, out, tutorial_runs.executed_dir / "solutions",
                           source_dir=REPO_ROOT / "notebooks")
     return out, tutorial_runs.executed_dir
 
@@ -328,4 +329,6 @@ def test_tutorial_site_in_chromium(tutorial_site, browser, tmp_path: Path):
     site, notebooks = tutorial_site
     shots = Path(os.environ.get("CLRIC_SITE_SHOTS") or tmp_path / "shots")
     states = check_site_in_browser(browser, site, notebooks, shots)
-    assert len(states) == 1 + len(list(notebooks.glob("*.ipynb")))
+    solutions = list((notebooks / "solutions").glob("*.ipynb"))
+    assert len(solutions) == len(list(notebooks.glob("*.ipynb")))
+    assert len(states) == 1 + 2 * len(solutions)
