@@ -75,5 +75,18 @@ def main(argv: list[str] | None = None) -> int:
         return 141
 
 
+def run() -> None:
+    """Entry point of the ``clric`` script and of ``python -m clric_utils.cli``."""
+    code = main()
+    if code == 130:
+        # CPython 3.11 remembers a KeyboardInterrupt that left an exec() of a string (dataclasses
+        # runs one per class while torch imports) even after main caught it, and then ends
+        # `python -m` by re-raising SIGINT instead of exiting with 130. Leave now, output flushed.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -5,6 +5,7 @@ traceback."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -111,6 +112,24 @@ def test_warnings_are_one_clean_line(capsys, tmp_path):
     assert len(lines) == 1, err
     assert lines[0].startswith("clric encode: warning: ") and "transparency" in lines[0]
     assert "UserWarning" not in err and ".py:" not in err
+
+
+def test_interrupt_caught_inside_exec_still_exits_130(tmp_path):
+    """A KeyboardInterrupt that leaves an ``exec`` of a string (as dataclasses does while torch
+    imports) and is caught by ``main`` still ends ``python -m`` with 130, not by SIGINT."""
+    (tmp_path / "interrupted_in_exec.py").write_text(
+        "import clric_utils.cli as cli\n"
+        "def interrupted_in_exec():\n"
+        "    try:\n"
+        "        exec('raise KeyboardInterrupt')\n"
+        "    except KeyboardInterrupt:\n"
+        "        return 130\n"
+        "cli.main = interrupted_in_exec\n"
+        "cli.run()\n"
+    )
+    process = subprocess.run([sys.executable, "-m", "interrupted_in_exec"], cwd=tmp_path,
+                             env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True)
+    assert process.returncode == 130, process.stderr
 
 
 @pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
