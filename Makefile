@@ -34,7 +34,7 @@ tutorial: venv
 		[ -e "$$nb" ] || continue; \
 		echo "== $$nb (VAE=$(VAE))"; \
 		$(BIN)/papermill --no-progress-bar --cwd notebooks -k python3 -p vae $(VAE) \
-			-p progress False -p interactive False -p out_dir "$(abspath $(TUTORIAL_FIGURES))" \
+			-p progress False -p interactive False -p out_dir "$$(realpath -m --relative-to=notebooks $(TUTORIAL_FIGURES))" \
 			"$(CURDIR)/$$nb" "$(CURDIR)/build/$$(basename "$$nb")"; \
 		ran=$$((ran + 1)); \
 	done; echo "tutorial: $$ran notebook(s) executed into build/"
@@ -58,7 +58,7 @@ solutions: venv
 	@set -e; for nb in notebooks/solutions/*.ipynb; do \
 		echo "== $$nb (VAE=$(VAE))"; \
 		$(BIN)/papermill --no-progress-bar --cwd notebooks/solutions -k python3 -p vae $(VAE) \
-			-p threads 1 -p progress False -p out_dir "$(abspath $(TUTORIAL_FIGURES))" \
+			-p threads 1 -p progress False -p out_dir "$$(realpath -m --relative-to=notebooks/solutions $(TUTORIAL_FIGURES))" \
 			"$(CURDIR)/$$nb" "$(CURDIR)/build/solutions/$$(basename "$$nb")"; \
 	done
 
