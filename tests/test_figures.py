@@ -15,6 +15,7 @@ from clric_utils.errors import ClricError
 from clric_utils.evaluation import anchors
 from clric_utils.evaluation.plots import plot_rd
 from clric_utils.evaluation.result_sets import dataset_of, results_title
+from clric_utils.evaluation.summary import bd_rate_table, format_bd_table
 from clric_utils.evaluation.sweep import COLUMNS
 
 PUBLISHED = Path(anchors.__file__).parent / "published"
@@ -108,6 +109,24 @@ def test_curve_on_fewer_images_says_so(tmp_path: Path) -> None:
     figure = plot_rd(frame, ["psnr"], None)
     labels = {line.get_label() for line in figure.axes[0].lines}
     assert labels == {"jpeg", "clric default (house) [4 of 24 images]"}
+
+
+def test_two_efforts_of_one_preset_are_two_curves() -> None:
+    """CLRIC rows at two efforts are drawn and BD-rated as two curves, never averaged into one
+    (nor does the newer effort replace the older one's points)."""
+    fast = _table(KODAK_NAMES)
+    fast["effort"] = fast["effort"].where(fast["codec"] != "clric", "fast")
+    medium = fast[fast["codec"] == "clric"].assign(effort="medium")
+    medium["bpp"] *= 0.8  # the same quality with 80 % of fast's bits
+    frame = pd.concat([fast, medium], ignore_index=True)
+    labels = {line.get_label() for line in plot_rd(frame, ["psnr"], None).axes[0].lines}
+    assert labels == {"jpeg", "clric default (house, fast effort)",
+                      "clric default (house, medium effort)"}
+    table = bd_rate_table(frame, "jpeg", ["psnr"]).set_index("effort")
+    # JPEG needs 10× fast's bits at every PSNR, and 12.5× medium's.
+    assert table.loc["fast", "psnr"] == pytest.approx(-90.0)
+    assert table.loc["medium", "psnr"] == pytest.approx(-92.0)
+    assert list(format_bd_table(table.reset_index(), ["psnr"])["effort"]) == list(table.index)
 
 
 def test_plot_command_titles_and_names_the_missing_data_set(tmp_path: Path, capsys) -> None:

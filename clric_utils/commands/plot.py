@@ -67,7 +67,7 @@ def find_csvs(sources: list[Path]) -> list[Path]:
 
 def run(args: argparse.Namespace) -> int:
     """Write the figures and print the BD-rate table."""
-    from ..evaluation.plots import load_results, partial_points, plot_rd, rd_means
+    from ..evaluation.plots import curve_label, load_results, partial_points, plot_rd, rd_means
     from ..evaluation.result_sets import DATASETS, dataset_of, results_title
     from ..evaluation.summary import bd_rate_table, format_bd_table
 
@@ -82,9 +82,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out}" + ("" if dataset else " (no published curves: not a whole data set)"))
         means = rd_means(frame, [])
         for point in means[partial_points(means)].itertuples(index=False):
-            print(f"{path.name}: left out {point.codec} {getattr(point, 'preset', 'none')} at "
-                  f"{point.parameter:g} (measured on {point.images} of the images only, fewer "
-                  "than the rest of its curve)")
+            curve = curve_label(point.codec, "none", getattr(point, "preset", "none"),
+                                getattr(point, "effort", "none"))
+            print(f"{path.name}: left out {curve} at {point.parameter:g} (measured on "
+                  f"{point.images} of the images only, fewer than the rest of its curve)")
         for anchor in args.anchor:
             if anchor not in set(frame["codec"]):
                 continue

@@ -36,8 +36,9 @@ def load_results(source: pd.DataFrame | str | Path | Iterable[str | Path]) -> pd
     return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
 
 
-#: The columns that tell one rate-distortion curve from another (``preset`` where present).
-CURVE_COLUMNS = ("codec", "vae", "preset")
+#: The columns that tell one rate-distortion curve from another (``preset`` and ``effort``
+#: where present): CLRIC at two encoding efforts is two curves, each with its own BD-rates.
+CURVE_COLUMNS = ("codec", "vae", "preset", "effort")
 
 
 def curve_columns(frame: pd.DataFrame) -> list[str]:
@@ -46,12 +47,12 @@ def curve_columns(frame: pd.DataFrame) -> list[str]:
 
 
 def rd_means(frame: pd.DataFrame, metrics: Sequence[str]) -> pd.DataFrame:
-    """Data-set mean bpp and metrics per curve (codec, vae, preset) and parameter, by rate."""
+    """Data-set mean bpp and metrics per curve (codec, vae, preset, effort) and parameter."""
     # ``images`` counts the rows behind each mean, to spot a partially finished sweep.
     keys = curve_columns(frame)
     # As text, NaN keys (an all-empty column reads as float) would not group or match.
     frame = frame.astype({key: object for key in keys}).fillna({key: "none" for key in keys})
-    if "image" in frame.columns:  # a point remeasured (other effort, version): the newest row
+    if "image" in frame.columns:  # a point remeasured (e.g. another version): the newest row
         frame = frame.drop_duplicates(["image", *keys, "parameter"], keep="last")
     grouped = frame.groupby([*keys, "parameter"], dropna=False)
     means = grouped[["bpp", *metrics]].mean(numeric_only=True).reset_index()
@@ -68,13 +69,17 @@ def partial_points(means: pd.DataFrame) -> pd.Series:
     return means["images"] < most
 
 
-def curve_label(codec: str, vae: str, preset: str = "none") -> str:
-    """Legend entry: the codec, its preset and its VAE where they apply."""
+def curve_label(codec: str, vae: str, preset: str = "none", effort: str = "none") -> str:
+    """Legend entry: the codec, its preset, its VAE and its effort where they apply, e.g.
+    ``clric wide (house, medium effort)``."""
     def given(value) -> bool:
         return not (pd.isna(value) or value in ("none", ""))
 
     name = f"{codec} {preset}" if given(preset) else codec
-    return f"{name} ({vae})" if given(vae) else name
+    details = [vae] if given(vae) else []
+    if given(effort):
+        details.append(f"{effort} effort")
+    return f"{name} ({', '.join(details)})" if details else name
 
 
 #: Major ticks of the log-scale rate axis (bits per pixel), labelled as plain numbers.

@@ -11,14 +11,15 @@ import pandas as pd
 from ..errors import ClricError
 from ..metrics.quality import METRIC_NAMES
 from .bd import bd_rate_over_overlap
-from .plots import curve_columns, load_results, partial_points, rd_means
+from .plots import CURVE_COLUMNS, curve_columns, load_results, partial_points, rd_means
 
 
 def mean_table(
     results: pd.DataFrame | str | Path | Iterable[str | Path],
     metrics: Sequence[str] = METRIC_NAMES,
 ) -> pd.DataFrame:
-    """Data-set means of bpp, metrics and timings per curve (codec, vae, preset) and parameter."""
+    """Data-set means of bpp, metrics and timings per curve (codec, vae, preset, effort) and
+    parameter."""
     frame = load_results(results)
     means = rd_means(frame, [*metrics, "encode_s", "decode_s"])
     return means[[*curve_columns(means), "parameter", "images", "bpp", *metrics, "encode_s",
@@ -66,7 +67,7 @@ def bd_rate_table(
 
 def format_bd_table(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> pd.DataFrame:
     """``bd_rate_table`` for printing: "−12.3 % over 24.1–26" or "no overlap" per metric."""
-    out = table[[c for c in table.columns if c in ("codec", "vae", "preset")]].copy()
+    out = table[[c for c in table.columns if c in CURVE_COLUMNS]].copy()
     for metric in metrics:
         if metric not in table.columns:
             continue
