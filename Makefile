@@ -28,13 +28,14 @@ $(VENV)/.installed: pyproject.toml
 # figures to $(TUTORIAL_FIGURES) (build/figures: git status stays clean; TUTORIAL_FIGURES=figures
 # refreshes the committed copies).
 TUTORIAL_FIGURES ?= build/figures
+RUN_NOTEBOOK = $(BIN)/papermill --no-progress-bar -k python3 -p vae $(VAE) -p progress False
 tutorial: venv
 	@mkdir -p build $(TUTORIAL_FIGURES)
 	@set -e; ran=0; for nb in notebooks/*.ipynb; do \
 		[ -e "$$nb" ] || continue; \
 		echo "== $$nb (VAE=$(VAE))"; \
-		$(BIN)/papermill --no-progress-bar --cwd notebooks -k python3 -p vae $(VAE) \
-			-p progress False -p interactive False -p out_dir "$$(realpath -m --relative-to=notebooks $(TUTORIAL_FIGURES))" \
+		$(RUN_NOTEBOOK) --cwd notebooks -p interactive False \
+			-p out_dir "$$(realpath -m --relative-to=notebooks $(TUTORIAL_FIGURES))" \
 			"$(CURDIR)/$$nb" "$(CURDIR)/build/$$(basename "$$nb")"; \
 		ran=$$((ran + 1)); \
 	done; echo "tutorial: $$ran notebook(s) executed into build/"
@@ -57,8 +58,8 @@ solutions: venv
 	@mkdir -p build/solutions $(TUTORIAL_FIGURES)
 	@set -e; for nb in notebooks/solutions/*.ipynb; do \
 		echo "== $$nb (VAE=$(VAE))"; \
-		$(BIN)/papermill --no-progress-bar --cwd notebooks/solutions -k python3 -p vae $(VAE) \
-			-p threads 1 -p progress False -p out_dir "$$(realpath -m --relative-to=notebooks/solutions $(TUTORIAL_FIGURES))" \
+		$(RUN_NOTEBOOK) --cwd notebooks/solutions -p threads 1 \
+			-p out_dir "$$(realpath -m --relative-to=notebooks/solutions $(TUTORIAL_FIGURES))" \
 			"$(CURDIR)/$$nb" "$(CURDIR)/build/solutions/$$(basename "$$nb")"; \
 	done
 
