@@ -38,6 +38,7 @@ from .devices import check_device
 from .errors import ClricFormatError, ImageReadError, ParameterError
 
 if TYPE_CHECKING:
+    from .codec.distortion import LatentMSE
     from .codec.model import OverfittedLatentModel
     from .codec.train import FitResult
     from .vae.latents import FrozenVae
@@ -51,9 +52,9 @@ class EncodeResult:
     """A compressed image: the file's bytes and how they were obtained."""
 
     data: bytes  # the complete .clric file
-    y_hat: torch.Tensor  # 1×4×h×w float32: the decoder's ŷ (integer path), bit-exact
+    y_hat: torch.Tensor  # 1×C×h×w float32: the decoder's ŷ (integer path), bit-exact
     fit: FitResult  # the overfitted model (networks quantized)
-    latent: torch.Tensor | None  # 1×4×h×w: the VAE latent y that was fitted (if known)
+    latent: torch.Tensor | None  # 1×C×h×w: the VAE latent y that was fitted (if known)
     bpp: float  # 8 · len(data) / (H · W): the real rate, header included
     estimated_bits: float  # the model's estimate (latents + weights), no header
     header_bytes: int
@@ -78,7 +79,7 @@ class EncodeResult:
 class DecodedLatent:
     """What a ``.clric`` file decodes to before the VAE: ŷ and the header (and the integers)."""
 
-    y_hat: torch.Tensor  # 1×4×h×w float32
+    y_hat: torch.Tensor  # 1×C×h×w float32 (C: the VAE's latent channels)
     header: Header
     decoded: DecodedFile  # integer grids and networks, for inspection
 
@@ -242,6 +243,7 @@ def compress(
     progress: bool = True,
     strict: bool = False,
     max_memory: float | None = None,
+    distortion: str | LatentMSE | None = None,
 ) -> EncodeResult:
     """Compress an image (path, H×W×3 uint8 array or 1×3×H×W tensor in [-1, 1]).
 
@@ -256,6 +258,11 @@ def compress(
     the closest rate reached (the command line's default) instead of returning that closest
     fit with a RuntimeWarning. ``max_memory``: the memory limit in GB (default: what is
     available on this machine); an image needing more is refused before the VAE pass.
+    ``distortion``: what the fit minimises besides the rate (``codec/distortion.py``):
+    ``"latent"`` (plain latent MSE, the paper's), ``"weighted-latent"`` (latent MSE weighted by
+    the VAE decoder's per-channel sensitivity, stored with the VAE) or a ``LatentMSE``; None
+    (default): ``weighted-latent`` for a VAE that stores its sensitivity (``taef2``), else
+    ``latent``. The file format is the same either way.
     """
     device = check_device(device)
     if (lmbda is None) == (target_bpp is None):
@@ -279,6 +286,9 @@ def compress(
     check_image_size(height, width)  # before the fit: the file could not hold it
     vae = _load_vae(vae, device)
     check_scaling_factor(vae)
+    if isinstance(preset, str):  # the preset's rule sized to this VAE's latent
+        arch = get_preset(preset, int(getattr(vae, "latent_channels", 4)))
+    loss = distortion_for(vae, distortion)
     if target_bpp is not None:
         _check_reachable(target_bpp, height, width, str(vae.name), preset, arch)
     memory_budget.check_budget(encode_budget(arch, height, width, vae), max_memory,
@@ -290,7 +300,7 @@ def compress(
     scaling = float(vae.scaling_factor)
     if lmbda is not None:
         result = fit_latent(latent, (height, width), lmbda, preset=preset, effort=effort,
-                            seed=seed, device=device, progress=progress)
+                            seed=seed, device=device, progress=progress, distortion=loss)
         return write_fit(result, vae_name, scaling, latent)
 
     from .codec.rate_control import fit_to_target_bpp
@@ -301,11 +311,36 @@ def compress(
     try:
         found = fit_to_target_bpp(latent, (height, width), target_bpp, measure_bpp=measure_bpp,
                                   strict=strict, preset=preset, effort=effort, seed=seed,
-                                  device=device, progress=progress)
+                                  device=device, progress=progress, distortion=loss)
     except ParameterError as error:  # every argument was checked above: the target was missed
         raise ParameterError(f"{error}; pass --best-effort (strict=False) to keep the "
                              "closest file") from None
     return write_fit(found, vae_name, scaling, latent)
+
+
+#: Names ``compress`` accepts for ``distortion``.
+DISTORTIONS = ("latent", "weighted-latent")
+
+
+def distortion_for(vae: FrozenVae, distortion: str | LatentMSE | None = None) -> LatentMSE:
+    """The fit's distortion for ``vae``: see ``compress``; ParameterError for a bad name."""
+    from .codec.distortion import LATENT_MSE, LatentMSE, weighted_latent_mse
+
+    if isinstance(distortion, LatentMSE):
+        return distortion
+    sensitivity = getattr(vae, "channel_sensitivity", None)
+    if distortion is None:
+        distortion = "latent" if sensitivity is None else "weighted-latent"
+    if distortion not in DISTORTIONS:
+        raise ParameterError(f"unknown distortion {distortion!r}; choose one of "
+                             f"{', '.join(DISTORTIONS)}")
+    if distortion == "latent":
+        return LATENT_MSE
+    if sensitivity is None:
+        raise ParameterError(f"VAE {vae.name} stores no per-channel sensitivity, so "
+                             "'weighted-latent' is unavailable; measure it with "
+                             "`python -m clric_utils.vae.sensitivity`, or use 'latent'")
+    return weighted_latent_mse(sensitivity)
 
 
 def _checked_target_bpp(target_bpp: float) -> float:
@@ -354,7 +389,7 @@ def read_header(data: bytes | str | os.PathLike) -> Header:
 def decompress_latent(
     data: bytes | str | os.PathLike, max_memory: float | None = None
 ) -> DecodedLatent:
-    """Decode ŷ (1×4×h×w) from a ``.clric`` file (bytes or path); no VAE needed.
+    """Decode ŷ (1×C×h×w) from a ``.clric`` file (bytes or path); no VAE needed.
 
     ``max_memory``: limit in GB (default: what this machine has available); a file whose
     claimed size needs more is refused with ResourceLimitError before anything is allocated.

@@ -67,9 +67,9 @@ def test_messages(sample):
         decode_file(b"PNG\x89" + data[4:])
     with pytest.raises(ClricFormatError, match="not a .clric file"):
         decode_file(b"")
-    message = r"unsupported .clric version 3 \(this decoder reads 1 and 2\)"
+    message = r"unsupported .clric version 4 \(this decoder reads 1, 2 and 3\)"
     with pytest.raises(ClricFormatError, match=message):
-        decode_file(data[:4] + b"\x03" + data[5:])
+        decode_file(data[:4] + b"\x04" + data[5:])
     with pytest.raises(ClricFormatError):  # a version-2 file read as version 1
         decode_file(_fix_crc(data[:4] + b"\x01" + data[5:]))
     with pytest.raises(ClricFormatError, match="trailing bytes"):

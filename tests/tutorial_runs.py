@@ -54,7 +54,7 @@ FAST: dict[str, dict] = {
 #: Figures each notebook must leave in out_dir.
 FIGURES = {
     "01_vae_latents": ["01_latent_channels.png", "01_vae_reconstruction.png",
-                       "01_vae_error.png", "01_latent_noise.png"],
+                       "01_vae_error.png", "01_latent_noise.png", "01_two_vaes.png"],
     "02_overfitting": ["02_training_curves.png", "02_latent_vs_estimate.png", "02_grids.png",
                        "02_decoded.png"],
     "03_entropy_coding": ["03_arm_context.png", "03_grid_probabilities.png",

@@ -31,7 +31,7 @@ from .rules import (
     EXPONENT_MAX,
     EXPONENT_MIN,
     NETWORKS,
-    VERSION,
+    file_version,
     latent_grid_shapes,
     level_channels,
     parameter_layout,
@@ -123,9 +123,10 @@ def encode_integers(
         if hi - lo >= MAX_GRID_RANGE:
             raise ParameterError(f"grid {level} spans {hi - lo + 1} values [{lo}, {hi}]; "
                                  f"a file holds at most {MAX_GRID_RANGE} per grid")
+    version = file_version(arch)
     try:
         y_hat = integer_decoder_y_hat(grids, networks, arch)
-        grids_payload = encode_grids(grids, ranges, networks.arm, VERSION)
+        grids_payload = encode_grids(grids, ranges, networks.arm, version)
     except FixedPointOverflow as error:
         raise ParameterError(f"network parameters too large for the fixed-point decoder: "
                              f"{error}") from None
@@ -144,6 +145,7 @@ def encode_integers(
         grid_ranges=ranges,
         weights_bytes=len(weights_payload),
         grids_bytes=len(grids_payload),
+        version=version,
     )
     try:
         blob = pack_header(header)

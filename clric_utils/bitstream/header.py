@@ -15,9 +15,10 @@ import struct
 import zlib
 from dataclasses import dataclass, field
 
-from ..codec.arch import MAX_LEVEL_CHANNELS, ArchConfig, SynthesisLayer
+from ..codec.arch import ArchConfig, SynthesisLayer
 from ..errors import ClricFormatError
 from .rules import (
+    CHANNEL_LIMITS,
     EXPONENT_MAX,
     EXPONENT_MIN,
     NETWORKS,
@@ -41,7 +42,6 @@ MAX_ARM_HIDDEN = 16
 MAX_SYNTHESIS_LAYERS = 16
 MAX_CHANNELS = 256
 MAX_KERNEL = 9
-MAX_LATENT_CHANNELS = 16
 MAX_PARAMETERS = 1_000_000
 MAX_GRID_VALUE = 1 << 20
 MIN_SCALING_FACTOR = 2.0**-20  # a VAE scaling factor outside this range cannot be stored
@@ -283,7 +283,8 @@ def _parse_arch(reader: _Reader, version: int) -> ArchConfig:
         raise ClricFormatError(f"corrupted .clric header: {hidden} ARM hidden layers")
     if taps != 4:  # the only upsampler the format (and ArchConfig) defines
         raise ClricFormatError(f"corrupted .clric header: {taps} upsampling taps")
-    if not 1 <= latent_channels <= MAX_LATENT_CHANNELS:
+    latent_limit, level_limit = CHANNEL_LIMITS[version]
+    if not 1 <= latent_channels <= latent_limit:
         raise ClricFormatError(f"corrupted .clric header: {latent_channels} latent channels")
     if not 1 <= n_layers <= MAX_SYNTHESIS_LAYERS:
         raise ClricFormatError(f"corrupted .clric header: {n_layers} synthesis layers")
@@ -310,9 +311,9 @@ def _parse_arch(reader: _Reader, version: int) -> ArchConfig:
         channels: tuple[int, ...] = ()
         if version >= 2:
             channels = tuple(reader.take(n_levels, "grid channels"))
-            if not all(1 <= c <= MAX_LEVEL_CHANNELS for c in channels):
+            if not all(1 <= c <= level_limit for c in channels):
                 raise ClricFormatError(f"corrupted .clric header: grid channels {channels} "
-                                       f"(1..{MAX_LEVEL_CHANNELS} each)")
+                                       f"(1..{level_limit} each)")
         return ArchConfig(
             n_levels=n_levels, arm_context=context, arm_hidden_layers=hidden,
             upsampling_taps=taps, synthesis=tuple(layers), latent_channels=latent_channels,
@@ -332,7 +333,7 @@ def check_magic_and_version(data: bytes) -> int:
         raise ClricFormatError("truncated .clric file (no version byte)")
     version = data[len(MAGIC)]
     if version not in VERSIONS:
-        readable = " and ".join(str(v) for v in VERSIONS)
+        readable = ", ".join(str(v) for v in VERSIONS[:-1]) + f" and {VERSIONS[-1]}"
         raise ClricFormatError(
             f"unsupported .clric version {version} (this decoder reads {readable})"
         )

@@ -19,11 +19,16 @@ from ..codec.arch import ArchConfig
 from ..codec.arm import causal_offsets, context_radius
 from ..codec.grids import grid_shapes
 
-#: The file versions this decoder reads, and the one the encoder writes. Version 1: one
-#: channel per grid level, one symbol range per grid. Version 2: ``level_channels`` in the
-#: header, one symbol range per level shared by its channels.
-VERSIONS = (1, 2)
+#: The file versions this decoder reads, and the one the encoder writes when the
+#: architecture fits it. Version 1: one channel per grid level, one symbol range per grid.
+#: Version 2: ``level_channels`` in the header, one symbol range per level shared by its
+#: channels. Version 3: version 2's layout with wider limits (latents and grid levels of up to
+#: 64 channels: TAEF2's 32-channel latent); the encoder writes it only where version 2 cannot
+#: hold the file, so a 4-channel file is the same bytes as before.
+VERSIONS = (1, 2, 3)
 VERSION = 2
+#: Most latent channels and most channels of one grid level, per version.
+CHANNEL_LIMITS = {1: (16, 1), 2: (16, 16), 3: (64, 64)}
 
 #: Downsampling of every supported VAE: the latent is ⌈H/8⌉ × ⌈W/8⌉.
 VAE_STRIDE = 8
@@ -40,11 +45,24 @@ EXPONENT_MAX = 24
 NETWORKS = ("arm", "upsampling", "synthesis")
 
 __all__ = [
-    "ACC_LIMIT", "EXPONENT_MAX", "EXPONENT_MIN", "FRAC_BITS", "NETWORKS", "VAE_STRIDE",
-    "VERSION", "VERSIONS", "ParamSpec", "arm_offsets", "coding_groups", "context_radius",
+    "ACC_LIMIT", "CHANNEL_LIMITS", "EXPONENT_MAX", "EXPONENT_MIN", "FRAC_BITS", "NETWORKS",
+    "VAE_STRIDE", "VERSION", "VERSIONS", "ParamSpec", "arm_offsets", "coding_groups",
+    "context_radius", "file_version",
     "latent_grid_shapes", "latent_size", "level_channels", "parameter_layout",
     "wavefront_order",
 ]
+
+
+def file_version(arch: ArchConfig) -> int:
+    """The version the encoder writes for ``arch``: VERSION, or 3 where VERSION cannot hold it."""
+    for version in (VERSION, 3):
+        latent_limit, level_limit = CHANNEL_LIMITS[version]
+        if arch.latent_channels <= latent_limit and all(
+            c <= level_limit for c in arch.level_channels
+        ):
+            return version
+    raise ValueError(f"no .clric version holds {arch.latent_channels} latent channels and "
+                     f"levels of {arch.level_channels} channels")
 
 
 def latent_size(image_height: int, image_width: int) -> tuple[int, int]:

@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 
 from ..errors import ParameterError
 
-#: Most channels one grid level may have (bounds the file format and the decoder's work).
-MAX_LEVEL_CHANNELS = 16
+#: Most channels one grid level may have (bounds the file format and the decoder's work):
+#: as many as the widest latent, so that ``wide`` can hold every latent value.
+MAX_LEVEL_CHANNELS = 64
+#: Most channels a VAE latent may have (TAEF2: 32; the file format stores up to this).
+MAX_LATENT_CHANNELS = 64
 
 
 @dataclass(frozen=True)
@@ -116,28 +119,95 @@ def parse_synthesis(text: str) -> tuple[SynthesisLayer, ...]:
     return tuple(SynthesisLayer.parse(part) for part in text.split(",") if part.strip())
 
 
-#: Named decoders. ``paper``: CLRIC's hop-like function (≈ 25 MAC per image pixel, one channel
-#: per level: Table 1); ``wide``: the same function with 4 channels at the latent's own
-#: resolution, so that the grids can hold every latent value and the quality can reach the
-#: VAE's ceiling (docs/codec.md §4; ≈ 55 MAC per image pixel); ``lite``: a cheaper one
-#: (≤ 10 MAC per image pixel).
-PRESETS: dict[str, ArchConfig] = {
-    "paper": ArchConfig(),
-    "wide": ArchConfig(level_channels=(4,)),
-    "lite": ArchConfig(
+def _paper(c: int) -> ArchConfig:
+    """CLRIC's hop-like function for a ``c``-channel latent: one channel per grid level."""
+    return ArchConfig(
+        synthesis=parse_synthesis(
+            f"48-1-linear-relu,{c}-1-linear-none,{c}-3-residual-relu,{c}-3-residual-none"
+        ),
+        latent_channels=c,
+    )
+
+
+def _wide(c: int) -> ArchConfig:
+    """``paper`` with ``c`` channels at the latent's own resolution.
+
+    The grids can then hold every latent value (and the fit can start from the latent,
+    ``latent_start.py``); the first layer keeps ≥ 2c channels for that start.
+    """
+    return ArchConfig(
+        level_channels=(c,),
+        synthesis=parse_synthesis(
+            f"{max(48, 2 * c)}-1-linear-relu,{c}-1-linear-none,{c}-3-residual-relu,"
+            f"{c}-3-residual-none"
+        ),
+        latent_channels=c,
+    )
+
+
+def _slim(c: int) -> ArchConfig:
+    """For wide latents: a quarter of the latent's channels at its resolution, and a synthesis
+    that works in a bottleneck of c/2 channels and widens to ``c`` by a last 1×1 layer.
+
+    Its 3×3 layers then cost (c/2)² weights each instead of c²: on TAEF2's 32 channels the
+    paper-like synthesis holds ≈ 21 k weights, ≈ 0.05–0.09 bpp of a Kodak image at a bit or two
+    each, more than the whole rate budget at low rates. For c ≤ 4 there is nothing to narrow:
+    ``slim`` is ``wide``.
+    """
+    if c <= 4:
+        return _wide(c)
+    b = c // 2
+    return ArchConfig(
+        level_channels=(max(4, c // 4),),
+        synthesis=parse_synthesis(
+            f"48-1-linear-relu,{b}-1-linear-none,{b}-3-residual-relu,{b}-3-residual-none,"
+            f"{c}-1-linear-none"
+        ),
+        latent_channels=c,
+    )
+
+
+def _lite(c: int) -> ArchConfig:
+    """A cheaper function: 8-neighbour ARM with one hidden layer, a 16-wide first layer."""
+    return ArchConfig(
         arm_context=8,
         arm_hidden_layers=1,
-        synthesis=parse_synthesis("16-1-linear-relu,4-1-linear-none,4-3-residual-none"),
-    ),
+        synthesis=parse_synthesis(f"16-1-linear-relu,{c}-1-linear-none,{c}-3-residual-none"),
+        latent_channels=c,
+    )
+
+
+#: Named decoders, each a rule from the latent's channel count ``c`` (the VAE's) to an
+#: architecture. ``paper``: CLRIC's hop-like function (one channel per level; for c = 4 the
+#: ≈ 25 MAC per image pixel of Table 1); ``wide``: ``c`` channels at the latent's own
+#: resolution, so that the grids can hold every latent value and the quality can reach the
+#: VAE's ceiling (docs/codec.md §4; ≈ 55 MAC per image pixel for c = 4); ``slim``: for wide
+#: latents (TAEF2's 32), a quarter of the latent's channels at its resolution and a bottleneck
+#: synthesis (``_slim``), where ``wide`` fits are ≈ 3× slower and its rates start high; for
+#: c = 4 it is ``wide``; ``lite``:
+#: a cheaper one (≤ 10 MAC per image pixel for c = 4).
+PRESET_RULES = {
+    "paper": _paper,
+    "wide": _wide,
+    "slim": _slim,
+    "lite": _lite,
 }
+
+#: The presets for 4-channel latents (the paper's VAEs and ``house``), by name.
+PRESETS: dict[str, ArchConfig] = {name: rule(4) for name, rule in PRESET_RULES.items()}
 
 
 #: The preset of the command line, the notebooks and ``clric eval`` when none is named.
 DEFAULT_PRESET = "wide"
 
 
-def get_preset(name: str) -> ArchConfig:
-    """Return the architecture of preset ``name``."""
-    if name not in PRESETS:
+def get_preset(name: str, latent_channels: int = 4) -> ArchConfig:
+    """The architecture of preset ``name`` for a latent of ``latent_channels`` channels."""
+    if name not in PRESET_RULES:
         raise ParameterError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}")
-    return PRESETS[name]
+    if latent_channels == 4:
+        return PRESETS[name]
+    if not 1 <= int(latent_channels) <= MAX_LATENT_CHANNELS:
+        raise ParameterError(f"latents of 1..{MAX_LATENT_CHANNELS} channels are supported, "
+                             f"got {latent_channels}")
+    return PRESET_RULES[name](int(latent_channels))

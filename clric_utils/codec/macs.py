@@ -92,9 +92,12 @@ def synthesis_macs_per_latent_pixel(arch: ArchConfig, n_levels: int) -> int:
     return total
 
 
-def decoder_macs(arch: ArchConfig | str, height: int, width: int) -> MacBreakdown:
-    """MACs of f_ψ for an image of ``height × width`` (padded up to multiples of 8)."""
-    arch = get_preset(arch) if isinstance(arch, str) else arch
+def decoder_macs(
+    arch: ArchConfig | str, height: int, width: int, latent_channels: int = 4
+) -> MacBreakdown:
+    """MACs of f_ψ for an image of ``height × width`` (padded up to multiples of 8); a preset
+    name is sized to ``latent_channels``."""
+    arch = get_preset(arch, latent_channels) if isinstance(arch, str) else arch
     h, w = math.ceil(height / 8), math.ceil(width / 8)
     shapes = grid_shapes(h, w, arch.n_levels)
     channels = [arch.channels_of_level(level) for level in range(len(shapes))]

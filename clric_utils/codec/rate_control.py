@@ -32,9 +32,12 @@ def estimated_bpp(result: FitResult) -> float:
 MIN_ABS_SLOPE = 0.15
 
 
-def _calibration_segment(log_bpp: float, preset: str | None) -> tuple[float, float, float]:
+def _calibration_segment(
+    log_bpp: float, preset: str | None, latent_channels: int = 4
+) -> tuple[float, float, float]:
     """(log λ, log bpp, slope) of ``preset``'s calibration segment nearest to ``log_bpp``."""
-    points = sorted((math.log(b), math.log(lm)) for lm, b in lambda_calibration(preset))
+    table = lambda_calibration(preset, latent_channels)
+    points = sorted((math.log(b), math.log(lm)) for lm, b in table)
     # The first segment whose upper end reaches log_bpp, else the last one (extrapolation).
     index = next((i for i in range(1, len(points)) if log_bpp <= points[i][0]), len(points) - 1)
     (y0, x0), (y1, x1) = points[index - 1], points[index]
@@ -42,14 +45,16 @@ def _calibration_segment(log_bpp: float, preset: str | None) -> tuple[float, flo
     return x0, y0, min(slope, -MIN_ABS_SLOPE)
 
 
-def initial_lambda(target_bpp: float, preset: str | None = None) -> float:
+def initial_lambda(
+    target_bpp: float, preset: str | None = None, latent_channels: int = 4
+) -> float:
     """λ ``preset``'s calibration table predicts for ``target_bpp`` (log-log interpolation).
 
     Clamped to the table's λ range: beyond it (rate ceiling, weight floor, other image sizes)
     extrapolation gives absurd values, and the search's own steps do better from the end.
     """
-    x0, y0, slope = _calibration_segment(math.log(target_bpp), preset)
-    lmbdas = [lmbda for lmbda, _ in lambda_calibration(preset)]
+    x0, y0, slope = _calibration_segment(math.log(target_bpp), preset, latent_channels)
+    lmbdas = [lmbda for lmbda, _ in lambda_calibration(preset, latent_channels)]
     guess = math.exp(x0 + (math.log(target_bpp) - y0) / slope)
     return min(max(guess, min(lmbdas)), max(lmbdas))
 
@@ -104,7 +109,8 @@ def fit_to_target_bpp(
     tried: list[tuple[float, float, FitResult]] = []  # (λ, measured bpp, fit)
     preset = fit_kwargs.get("preset")
     preset = preset if isinstance(preset, str) or preset is None else None  # custom: default
-    lmbda = float(lmbda0) if lmbda0 is not None else initial_lambda(target, preset)
+    channels = int(latent.shape[1]) if latent.ndim == 4 else 4
+    lmbda = float(lmbda0) if lmbda0 is not None else initial_lambda(target, preset, channels)
     for step in range(int(max_steps)):
         init = min(tried, key=lambda t: abs(math.log(t[0] / lmbda)))[2] if tried else None
         result = fit(latent, image_size, lmbda, init=init, **fit_kwargs)
@@ -117,7 +123,7 @@ def fit_to_target_bpp(
                        f"(target {target:.4f})")
         if abs(bpp / target - 1) <= tolerance:
             return result
-        lmbda = _next_lambda(tried, target, preset)
+        lmbda = _next_lambda(tried, target, preset, channels)
 
     closest = min(tried, key=lambda t: abs(math.log(t[1] / target)) if t[1] > 0 else math.inf)
     message = (
@@ -132,7 +138,8 @@ def fit_to_target_bpp(
 
 
 def _next_lambda(
-    tried: list[tuple[float, float, FitResult]], target: float, preset: str | None
+    tried: list[tuple[float, float, FitResult]], target: float, preset: str | None,
+    latent_channels: int = 4,
 ) -> float:
     """The next λ to try, from every (λ, bpp) measured so far."""
     log_target = math.log(target)
@@ -146,7 +153,7 @@ def _next_lambda(
         # Starting from the outermost point (not the nearest in rate) never proposes a λ
         # already tried, even where the measured rate is not monotone in λ.
         x0, y0 = max(points) if high else min(points)
-        slope = _calibration_segment(y0, preset)[2]
+        slope = _calibration_segment(y0, preset, latent_channels)[2]
         if len(points) >= 2:
             (xa, ya), (xb, yb) = points[-2], points[-1]
             if xa != xb:

@@ -1,9 +1,9 @@
 """Overfit f_ψ to one latent: the encoder of the codec (CLRIC §3, Cool-chic training recipe).
 
-Loss = MSE(y, ŷ) + λ · bits / (H·W): the MSE is averaged over the latent's elements
-(4 × h × w, scaled latent of variance ≈ 1) and the bits (latent grids, plus the networks once
-they are quantized) are divided by the number of pixels of the *original image*, so that
-``bits / (H·W)`` is the rate in bits per image pixel.
+Loss = D(y, ŷ) + λ · bits / (H·W): the distortion D (``distortion.py``; by default the MSE
+averaged over the latent's elements, C × h × w, scaled latent of variance ≈ 1) and the bits
+(latent grids, plus the networks once they are quantized) are divided by the number of pixels
+of the *original image*, so that ``bits / (H·W)`` is the rate in bits per image pixel.
 
 Phases: (1) soft-round + noise, Adam lr 1e-2 cosine-annealed, T 0.3→0.1, noise 0.25→0.1;
 (2) straight-through rounding, lr 1e-4; (3) network weights quantized to power-of-two steps by
@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import ParameterError
 from .arch import DEFAULT_PRESET, ArchConfig, get_preset
+from .distortion import LATENT_MSE, LatentMSE
 from .latent_start import start_from_latent, starting_step, supports_latent_start
 from .model import OverfittedLatentModel
 from .schedule import DEFAULT_EFFORT, HYPERPARAMETERS, Effort, Hyperparameters, get_effort
@@ -46,8 +47,10 @@ class FitResult:
     history: list[dict] = field(default_factory=list)  # iteration, phase, loss, bpp, mse
     estimated_latent_bits: float = 0.0
     estimated_weight_bits: float = 0.0
-    latent_mse: float = 0.0
+    latent_mse: float = 0.0  # plain MSE(y, ŷ), whatever the distortion
     seconds: float = 0.0
+    distortion: str = "latent"  # the name of the distortion the fit minimised
+    distortion_value: float | None = None  # D(y, ŷ) of that distortion (None: latent_mse)
 
     @property
     def n_pixels(self) -> int:
@@ -66,8 +69,9 @@ class FitResult:
 
     @property
     def loss(self) -> float:
-        """The final true loss MSE + λ·bpp."""
-        return self.latent_mse + self.lmbda * self.estimated_bpp
+        """The final true loss D + λ·bpp."""
+        value = self.latent_mse if self.distortion_value is None else self.distortion_value
+        return value + self.lmbda * self.estimated_bpp
 
 
 def validate_lambda(lmbda: float) -> float:
@@ -143,17 +147,19 @@ class _Trainer:
         hp: Hyperparameters,
         bar: tqdm,
         history: list[dict],
+        distortion: LatentMSE = LATENT_MSE,
     ) -> None:
         self.model, self.latent, self.lmbda, self.n_pixels = model, latent, lmbda, n_pixels
+        self.distortion = distortion
         self.generator, self.hp, self.bar, self.history = generator, hp, bar, history
         self.weight_bits = 0.0  # constant term once the networks are quantized
         self.synthesis_lr_scale = 1.0  # phase 1's synthesis learning rate, relative
         self.iteration = 0
 
     def terms(self, mode: str, temperature: float = 0.3, noise: float = 0.25):
-        """(loss, mse, bpp) of one forward pass; bpp includes the (constant) weight bits."""
+        """(loss, D, bpp) of one forward pass; bpp includes the (constant) weight bits."""
         out = self.model(mode, temperature, noise, self.generator)
-        mse = F.mse_loss(out.y_hat, self.latent)
+        mse = self.distortion(out.y_hat, self.latent)
         bpp = (out.bits + self.weight_bits) / self.n_pixels
         return mse + self.lmbda * bpp, mse, bpp
 
@@ -241,14 +247,16 @@ def fit(
     threads: int | None = 1,
     init: FitResult | None = None,
     hyperparameters: Hyperparameters = HYPERPARAMETERS,
+    distortion: LatentMSE | None = None,
 ) -> FitResult:
-    """Overfit a model to ``latent`` (1×4×h×w scaled VAE latent) at rate-distortion trade-off λ.
+    """Overfit a model to ``latent`` (1×C×h×w scaled VAE latent) at rate-distortion trade-off λ.
 
     Args:
         latent: the scaled latent y of an image of ``image_size`` (padded to 8 before encoding).
         image_size: (H, W) of the original image; rates are per pixel of it.
         lmbda: λ > 0 in ``MSE(latent) + λ · bits/(H·W)``; larger λ = fewer bits.
-        preset: a name of ``arch.PRESETS`` or an ``ArchConfig``.
+        preset: a name of ``arch.PRESETS`` (sized to the latent's channels) or an
+            ``ArchConfig``.
         effort: ``fast`` / ``medium`` / ``slow`` (``schedule.EFFORTS``) or an ``Effort``.
         seed: fixes the initialisation and the quantization noise (same seed, same threads,
             same machine → bit-identical result).
@@ -258,6 +266,7 @@ def fit(
             1 is the fastest on latents of a few thousand values (see docs/codec.md).
         init: warm start from this result's parameters (same preset and latent size).
         hyperparameters: learning rates, annealing and clipping (default: the recipe's).
+        distortion: the D of the loss (``distortion.py``); None: plain latent MSE.
 
     Returns:
         A FitResult whose model has quantized networks and the best grids found.
@@ -265,7 +274,9 @@ def fit(
     from tqdm.auto import tqdm
 
     lmbda = validate_lambda(lmbda)
-    arch = get_preset(preset) if isinstance(preset, str) else preset
+    distortion = LATENT_MSE if distortion is None else distortion
+    channels = latent.shape[1] if isinstance(latent, torch.Tensor) and latent.ndim == 4 else 4
+    arch = get_preset(preset, channels) if isinstance(preset, str) else preset
     preset_name = preset if isinstance(preset, str) else "custom"
     plan = get_effort(effort)
     height, width = _validate_inputs(latent, image_size, arch)
@@ -293,7 +304,7 @@ def fit(
         bar = tqdm(total=plan.total_iterations, desc=f"fit λ={lmbda:g}", disable=not progress,
                    leave=False, dynamic_ncols=True)
         trainer = _Trainer(model, latent, lmbda, n_pixels, generator, hyperparameters, bar,
-                           history)
+                           history, distortion)
         hp = hyperparameters
         if started:
             trainer.synthesis_lr_scale = hp.latent_start_synthesis_lr_scale
@@ -301,7 +312,8 @@ def fit(
             trainer.softround_phase(plan.softround_iterations, plan.check_every)
             trainer.ste_phase(plan.ste_iterations, hp.ste_learning_rate, True, "ste",
                               plan.check_every)
-            exponents = quantize_network_weights(model, latent, lmbda, n_pixels)
+            exponents = quantize_network_weights(model, latent, lmbda, n_pixels,
+                                                 distortion=distortion)
             trainer.weight_bits = total_weight_bits(model, exponents)
             trainer.log("weight_quant", *trainer.evaluate())
             for network in model.networks().values():
@@ -316,6 +328,7 @@ def fit(
             out = model("hard")
             latent_bits = float(out.bits)
             mse = float(F.mse_loss(out.y_hat, latent))
+            distortion_value = float(distortion(out.y_hat, latent))
         model.requires_grad_(True)
     finally:
         torch.set_num_threads(previous_threads)
@@ -332,4 +345,6 @@ def fit(
         estimated_weight_bits=trainer.weight_bits,
         latent_mse=mse,
         seconds=time.perf_counter() - start,
+        distortion=distortion.name,
+        distortion_value=distortion_value,
     )

@@ -3,7 +3,8 @@
 Cool-chic (arXiv 2307.12706 §3.3) sends each network's weights and biases as integers times a
 step 2^-e. Here every network (``arm``, ``upsampling``, ``synthesis``) gets one exponent for its
 weights and one for its biases, picked among ``EXPONENTS`` to minimise the true loss
-``MSE + λ·(latent bits + weight bits)/(image pixels)`` with hard-rounded grids.
+``D + λ·(latent bits + weight bits)/(image pixels)`` with hard-rounded grids (D: the fit's
+distortion, ``distortion.py``).
 
 The integers of a group (all weights, or all biases, of one network, concatenated in
 ``state_dict`` order) are coded with a zero-mean discretized Laplace whose scale is
@@ -18,6 +19,7 @@ import math
 import numpy as np
 import torch
 
+from .distortion import LATENT_MSE, LatentMSE
 from .model import OverfittedLatentModel
 
 #: Candidate exponents e (step 2^-e) for weights and for biases.
@@ -123,12 +125,13 @@ class _PartialLoss:
     """The true loss with hard grids, recomputing only the part a network's change affects."""
 
     def __init__(self, model: OverfittedLatentModel, latent: torch.Tensor, lmbda: float,
-                 n_pixels: int) -> None:
+                 n_pixels: int, distortion: LatentMSE = LATENT_MSE) -> None:
         self.model, self.latent, self.lmbda, self.n_pixels = model, latent, lmbda, n_pixels
+        self.distortion = distortion
         self.grids = model.quantized_grids("hard")
         self.upsampled = model.upsampling(self.grids)
         self.latent_bits = float(model.rate(self.grids))
-        self.mse = float(torch.mean((model.synthesis(self.upsampled) - latent) ** 2))
+        self.mse = float(distortion(model.synthesis(self.upsampled), latent))
 
     def __call__(self, net_name: str, values: dict[str, torch.Tensor], bits: float) -> float:
         """Write ``values`` into network ``net_name``; loss counting only ``bits`` of weights."""
@@ -138,7 +141,7 @@ class _PartialLoss:
         else:  # upsampling and synthesis change ŷ only
             if net_name == "upsampling":
                 self.upsampled = self.model.upsampling(self.grids)
-            self.mse = float(torch.mean((self.model.synthesis(self.upsampled) - self.latent) ** 2))
+            self.mse = float(self.distortion(self.model.synthesis(self.upsampled), self.latent))
         return self.mse + self.lmbda * (self.latent_bits + bits) / self.n_pixels
 
 
@@ -149,6 +152,7 @@ def quantize_network_weights(
     lmbda: float,
     n_pixels: int,
     exponents: tuple[int, ...] = EXPONENTS,
+    distortion: LatentMSE = LATENT_MSE,
 ) -> dict[str, tuple[int, int]]:
     """Pick each network's (weight, bias) exponents by rate-distortion and write them in place.
 
@@ -159,7 +163,7 @@ def quantize_network_weights(
     groups are constant during a search and left out of the compared losses. A network without
     biases gets bias exponent 0 (never used). Afterwards every parameter equals n·2^-e exactly.
     """
-    loss_of = _PartialLoss(model, latent, lmbda, n_pixels)
+    loss_of = _PartialLoss(model, latent, lmbda, n_pixels, distortion)
     chosen: dict[str, tuple[int, int]] = {}
     for net_name in NETWORK_NAMES:
         original = {n: p.detach().clone() for n, p in model.networks()[net_name].named_parameters()}

@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--force", action="store_true",
                         help="overwrite the output file if it exists")
     parser.add_argument("--vae", default="house",
-                        help="VAE short name (house, tiny, sd, sd-in, sdxl, taesd, taesdxl), "
-                             "local folder or Hugging Face id (default: house)")
+                        help="VAE short name (house, taef2, tiny, sd, sd-in, sdxl, taesd, "
+                             "taesdxl), local folder or Hugging Face id (default: house)")
     rate = parser.add_mutually_exclusive_group()
     rate.add_argument("--lmbda", type=float, default=None,
                       help=f"rate-distortion trade-off λ, larger = fewer bits "
@@ -37,8 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --target-bpp: write the closest file when the target cannot "
                              "be met (with a warning) instead of failing")
     parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS),
-                        help=f"decoder architecture: wide (reaches the VAE's quality), paper "
-                             f"(the paper's ≈ 25 MAC/pixel), lite (default {DEFAULT_PRESET})")
+                        help=f"decoder architecture, sized to the VAE's latent: wide (reaches the "
+                             f"VAE's quality), paper (the paper's ≈ 25 MAC/pixel), slim (for "
+                             f"wide latents such as taef2's 32 channels), lite "
+                             f"(default {DEFAULT_PRESET})")
+    parser.add_argument("--distortion", choices=["latent", "weighted-latent"], default=None,
+                        help="what the fit minimises besides the rate: latent MSE, or latent MSE "
+                             "weighted by the VAE decoder's per-channel sensitivity (default: "
+                             "weighted-latent for a VAE that stores it, taef2; else latent)")
     parser.add_argument("--effort", default=DEFAULT_EFFORT, choices=list(EFFORTS),
                         help=f"training effort (default {DEFAULT_EFFORT})")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the fit (0 … 2^63−1)")
@@ -79,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     result = compress(
         args.input, vae=args.vae, lmbda=lmbda, target_bpp=args.target_bpp, preset=args.preset,
         effort=effort, seed=args.seed, device=args.device, progress=not args.quiet,
-        strict=not args.best_effort, max_memory=args.max_memory,
+        strict=not args.best_effort, max_memory=args.max_memory, distortion=args.distortion,
     )
     save_bytes(output, result.data, overwrite=args.force)
     if args.dump_latent:

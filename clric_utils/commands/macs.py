@@ -4,7 +4,8 @@ Prints, for the requested image size and for the two sizes of the paper's Table 
 image pixel of the ARM, the upsampling and the synthesis of every preset (or the one asked
 for), their total next to the paper's value, and the VAE decoder's MAC per pixel beside it.
 The paper's Table 1 is reproduced by the ``paper`` preset; the others show what their extra
-capacity costs against the same numbers.
+capacity costs against the same numbers. Presets are sized to the VAE's latent (``--vae taef2``:
+32 channels); the paper's column is for 4-channel latents and is left out otherwise.
 """
 
 from __future__ import annotations
@@ -49,19 +50,20 @@ def run(args: argparse.Namespace) -> int:
     vae_name, vae = (None, None) if skip else _load_vae(args.vae)
 
     presets = sorted(PRESETS) if args.preset == "all" else [args.preset]
+    channels = int(vae.latent_channels) if vae is not None else 4
     vae_macs = {size: vae_decoder_macs_per_pixel(vae, *size) for size in sizes} if vae else {}
 
     header = (f"{'preset':>6}  {'image':>11}  {'ARM':>6}  {'upsamp':>6}  {'synth':>6}  "
               f"{'total':>6}  {'paper':>6}  {'Δ':>6}")
     if vae is not None:
         header += f"  {'VAE dec (' + vae_name + ')':>16}"
-    print("decoder MAC per image pixel (paper: CLRIC supplement Table 1, SD latents, "
-          "reproduced by the 'paper' preset)")
+    print(f"decoder MAC per image pixel, {channels}-channel latent (paper: CLRIC supplement "
+          "Table 1, SD latents, reproduced by the 'paper' preset)")
     print(header)
     for preset in presets:
         for height, width in sizes:
-            parts = decoder_macs(preset, height, width).per_pixel()
-            paper = PAPER_TABLE_1.get((height, width))
+            parts = decoder_macs(preset, height, width, channels).per_pixel()
+            paper = PAPER_TABLE_1.get((height, width)) if channels == 4 else None
             line = (f"{preset:>6}  {height:>5}×{width:<5}  {parts['arm']:6.2f}  "
                     f"{parts['upsampling']:6.2f}  {parts['synthesis']:6.2f}  "
                     f"{parts['total']:6.2f}  ")

@@ -3,8 +3,12 @@
 Writes FIGURES/<csv name>_rd.png per CSV, titled by its image set, VAE and preset, and prints
 its BD-rates against each --anchor codec in it. A CSV holding all of Kodak or all of CLIC 2020
 Professional validation also gets the published curves of other codecs on that set (dashed,
-cited). CSVs are never merged: each is one image set, and a mean over different image sets would
-compare codecs on different pictures. Data sets with no complete results are named at the end.
+cited). CSVs of different image sets are never merged (a mean over different image sets would
+compare codecs on different pictures); CSVs that each hold the *whole* of one data set (e.g.
+``kodak_house.csv`` and ``kodak_taef2.csv``: the same 24 images, one VAE each) are also drawn
+together as FIGURES/<data set>_vaes_rd.png, with BD-rates against each CLRIC curve of the
+first VAE too (``clric:house:…``), so that VAEs compare on the same pictures and the same
+classical rows. Data sets with no complete results are named at the end.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="one panel per metric (default: all)",
     )
     parser.add_argument("--anchor", nargs="+", default=["jpeg", "webp", "avif", "latent-quant"],
-                        help="codecs to compute BD-rates against, one table each "
-                             "(default: jpeg webp avif latent-quant)")
+                        help="codecs to compute BD-rates against, one table each; a codec with "
+                             "several curves names one by codec:vae:preset:effort, or each of "
+                             "them by a prefix such as clric:house (default: jpeg webp avif "
+                             "latent-quant)")
 
 
 def find_csvs(sources: list[Path]) -> list[Path]:
@@ -69,15 +75,15 @@ def run(args: argparse.Namespace) -> int:
     """Write the figures and print the BD-rate table."""
     from ..evaluation.plots import curve_label, load_results, partial_points, plot_rd, rd_means
     from ..evaluation.result_sets import DATASETS, dataset_of, results_title
-    from ..evaluation.summary import bd_rate_table, format_bd_table
 
     csvs = find_csvs(args.results)
-    covered = set()
+    covered: dict[str, list] = {}
     for path in csvs:
         out = args.out / f"{path.stem}_rd.png"
         frame = load_results([path])
         dataset = dataset_of(frame)
-        covered.add(dataset)
+        if dataset:
+            covered.setdefault(dataset, []).append(frame)
         plot_rd(frame, args.metrics, out, title=results_title(frame, path.stem), anchors=dataset)
         print(f"wrote {out}" + ("" if dataset else " (no published curves: not a whole data set)"))
         means = rd_means(frame, [])
@@ -86,20 +92,37 @@ def run(args: argparse.Namespace) -> int:
                                 getattr(point, "effort", "none"))
             print(f"{path.name}: left out {curve} at {point.parameter:g} (measured on "
                   f"{point.images} of the images only, fewer than the rest of its curve)")
-        for anchor in args.anchor:
-            if anchor not in set(frame["codec"]):
-                continue
-            table = format_bd_table(bd_rate_table(frame, anchor, args.metrics), args.metrics)
-            print(f"{path.name}: BD-rate against {anchor} over the quality range both curves "
+        _print_bd_tables(frame, path.name, args.anchor, args.metrics)
+    for dataset, frames in covered.items():
+        vaes = list(dict.fromkeys(v for f in frames for v in f["vae"].astype(str)
+                                  if v not in ("none", "nan")))
+        if len(frames) < 2 or len(vaes) < 2:
+            continue
+        frame = pd.concat(frames, ignore_index=True)
+        out = args.out / f"{dataset}_vaes_rd.png"
+        plot_rd(frame, args.metrics, out, title=results_title(frame, dataset), anchors=dataset)
+        print(f"wrote {out}")
+        _print_bd_tables(frame, out.stem, [*args.anchor, f"clric:{vaes[0]}"], args.metrics)
+    for dataset in DATASETS:
+        if dataset not in covered:
+            print(missing_dataset_note(dataset))
+    return 0
+
+
+def _print_bd_tables(frame: pd.DataFrame, name: str, anchors: list[str], metrics) -> None:
+    """Print one BD-rate table per curve each anchor names (absent anchors are skipped)."""
+    from ..evaluation.summary import anchor_curves, bd_rate_table, format_bd_table
+
+    for anchor in anchors:
+        for curve in anchor_curves(frame, anchor):
+            table = format_bd_table(bd_rate_table(frame, curve, metrics), metrics)
+            label = anchor if curve.split(":")[0] == anchor else curve
+            print(f"{name}: BD-rate against {label} over the quality range both curves "
                   "cover (negative: fewer bits for the same quality; 'no overlap' below "
                   "1 dB PSNR, 0.01 MS-SSIM, 0.05 LPIPS, 0.03 DISTS)")
             with pd.option_context("display.width", 250, "display.max_columns", 20,
                                    "display.max_colwidth", 40):
                 print(table.to_string(index=False))
-    for dataset in DATASETS:
-        if dataset not in covered:
-            print(missing_dataset_note(dataset))
-    return 0
 
 
 def missing_dataset_note(dataset: str) -> str:

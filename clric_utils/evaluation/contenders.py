@@ -296,8 +296,9 @@ class ClricCodec:
         if effort is not None:
             get_effort(effort)
         self.api = api
-        self.parameters: tuple[float, ...] = lambda_grid(preset)
         self.vae = _require_vae(vae, self.name)
+        channels = int(getattr(self.vae, "latent_channels", 4))
+        self.parameters: tuple[float, ...] = lambda_grid(preset, channels)
         self.device = device
         #: The settings of every encode (the API's defaults where none was given); they go
         #: into each result row's provenance.

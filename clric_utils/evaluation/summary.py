@@ -26,6 +26,27 @@ def mean_table(
                   "decode_s"]]
 
 
+def anchor_matches(key: Sequence[object], anchor: str) -> bool:
+    """Whether curve ``key`` (codec, vae, preset, effort) is named by ``anchor``.
+
+    An anchor is a codec name (``avif``) or, to pick one curve among several of a codec,
+    its fields joined by colons in that order: ``clric:house``, ``clric:house:wide:medium``.
+    """
+    fields = anchor.split(":")
+    return len(fields) <= len(key) and all(
+        str(value) == field for value, field in zip(key, fields, strict=False)
+    )
+
+
+def anchor_curves(
+    results: pd.DataFrame | str | Path | Iterable[str | Path], anchor: str
+) -> list[str]:
+    """Each rated curve ``anchor`` names, as a full ``codec:vae:preset:effort`` anchor."""
+    means = rd_means(load_results(results), []).dropna(subset=["bpp"])
+    keys = means[curve_columns(means)].drop_duplicates().itertuples(index=False, name=None)
+    return [":".join(str(v) for v in key) for key in keys if anchor_matches(key, anchor)]
+
+
 def bd_rate_table(
     results: pd.DataFrame | str | Path | Iterable[str | Path],
     anchor: str = "jpeg",
@@ -33,6 +54,9 @@ def bd_rate_table(
     method: str = "pchip",
 ) -> pd.DataFrame:
     """BD-rate (%) of every rated curve against ``anchor``, per metric, on data-set mean curves.
+
+    ``anchor`` must name exactly one curve (``anchor_matches``: a codec, or
+    ``codec:vae:preset:effort`` fields where a codec has several curves).
 
     Each BD-rate is computed over the quality range both curves cover, given beside it in the
     column ``<metric>_overlap`` ("low–high"). Where that range is narrower than
@@ -44,7 +68,7 @@ def bd_rate_table(
     means = means[~partial_points(means)]
     columns = curve_columns(means)
     curves = {key: curve for key, curve in means.groupby(columns, dropna=False)}
-    anchors = [key for key in curves if key[0] == anchor]
+    anchors = [key for key in curves if anchor_matches(key, anchor)]
     if len(anchors) != 1:
         raise ClricError(f"need exactly one {anchor!r} curve as anchor, found {len(anchors)}")
     base = curves[anchors[0]]

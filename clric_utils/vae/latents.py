@@ -46,7 +46,7 @@ TILE_OVERLAP_LATENT = 16
 
 
 class FrozenVae:
-    """A frozen float32 diffusers VAE (``AutoencoderKL`` or ``AutoencoderTiny``) with scaling."""
+    """A frozen float32 VAE (diffusers ``AutoencoderKL``/``AutoencoderTiny``, or ``Taef2``)."""
 
     def __init__(
         self,
@@ -59,7 +59,9 @@ class FrozenVae:
         """Wrap ``model``; ``scaling_factor`` None means the model config's ``scaling_factor``."""
         from diffusers import AutoencoderKL, AutoencoderTiny
 
-        if isinstance(model, AutoencoderTiny):
+        from .taef2 import Taef2
+
+        if isinstance(model, (AutoencoderTiny, Taef2)):  # Taef2 has AutoencoderTiny's interface
             self.kind = "tiny"
             stages = len(model.config.encoder_block_out_channels)
         elif isinstance(model, AutoencoderKL):
@@ -89,6 +91,9 @@ class FrozenVae:
         self.device = next(model.parameters()).device
         #: None: tile above TILING_MIN_PIXELS; True / False: always / never tile.
         self.tiling: bool | None = None
+        #: The decoder's per-channel sensitivity (``sensitivity.py``), where it was measured
+        #: and stored beside the weights; the fit then weighs the latent MSE by it.
+        self.channel_sensitivity: tuple[float, ...] | None = None
 
     def uses_tiles(self, height: int, width: int) -> bool:
         """Whether an ``height×width`` image goes through the VAE in tiles."""

@@ -1,9 +1,13 @@
 """``load_vae``: find a VAE's weights on this machine (or download them) and wrap them.
 
-Accepted names: a short name of ``registry.VAES`` (``house``, ``tiny``, ``sd``, ``sd-in``,
-``sdxl``, ``taesd``, ``taesdxl``), a local diffusers folder (with ``config.json``, or with a
-``vae/config.json``), or a Hugging Face id ``org/name`` (``org/name/subfolder`` for a VAE inside
-a pipeline repository). Lookup order for Hugging Face weights:
+Accepted names: a short name of ``registry.VAES`` (``house``, ``taef2``, ``tiny``, ``sd``,
+``sd-in``, ``sdxl``, ``taesd``, ``taesdxl``), a local diffusers folder (with ``config.json``, or
+with a ``vae/config.json``), a folder holding TAEF2's two official files, or a Hugging Face id
+``org/name`` (``org/name/subfolder`` for a VAE inside a pipeline repository).
+
+``taef2`` is looked for in ``$CLRIC_MODELS_DIR/taef2``, then in the package (where it ships),
+then in ``~/.cache/clric/taef2``, and downloaded there from its official URLs (SHA-256
+checked) unless ``HF_HUB_OFFLINE`` is set. Lookup order for Hugging Face weights:
 
 1. ``$CLRIC_MODELS_DIR/<short name>``, ``$CLRIC_MODELS_DIR/<org>--<name>``,
    ``$CLRIC_MODELS_DIR/<name>`` (each either the VAE folder or a folder holding ``<subfolder>/``);
@@ -31,7 +35,8 @@ from ..devices import check_device
 from ..errors import MissingWeightsError, ParameterError
 from ..paths import MODELS_ENV, env_path
 from .latents import FrozenVae
-from .registry import VAE_NAMES, VAES, VaeSpec, house_dir, spec_for_repo
+from .registry import TAEF2_DIR, VAE_NAMES, VAES, VaeSpec, house_dir, spec_for_repo
+from .taef2 import TAEF2_COMMIT, TAEF2_SHA256, TAEF2_URL, download_hint, is_taef2_folder, load_taef2
 from .tiny import build_tiny_vae
 
 #: Keyword arguments of every ``from_pretrained`` call: float32, no ``accelerate`` needed.
@@ -87,7 +92,7 @@ def _vae_folder(folder: Path, subfolder: str = "") -> Path | None:
 #: config.json keys whose type is checked before diffusers sees them: key → (test, expected).
 _CONFIG_TYPES = {
     "_class_name": (lambda v: isinstance(v, str), "a class name"),
-    "latent_channels": (lambda v: _is_int(v) and 1 <= v <= 16, "an integer in 1 … 16"),
+    "latent_channels": (lambda v: _is_int(v) and 1 <= v <= 64, "an integer in 1 … 64"),
     "scaling_factor": (lambda v: _is_number(v) and v > 0, "a number > 0"),
     "shift_factor": (lambda v: v is None or _is_number(v), "a number or null"),
     "in_channels": (lambda v: v == 3, "3"),
@@ -259,6 +264,50 @@ def _load_house(device: str) -> FrozenVae:
     return _load_folder(folder, spec, device)
 
 
+def _taef2_folders() -> list[Path]:
+    """Where ``taef2`` is looked for, in order (see the module doc)."""
+    from ..paths import cache_dir
+
+    root = env_path(MODELS_ENV)
+    return ([root / "taef2"] if root else []) + [TAEF2_DIR, cache_dir() / "taef2"]
+
+
+def _load_taef2_folder(folder: Path, name: str, device: str) -> FrozenVae:
+    """A FrozenVae of the TAEF2 files in ``folder`` (SHA-256 checked)."""
+    model = load_taef2(folder).to(device)
+    vae = FrozenVae(model, name, VAES["taef2"].repo_id, 1.0, source=str(folder))
+    from .sensitivity import read_sensitivity
+
+    # Measured once for these weights; a user's folder without the file uses the shipped one.
+    vae.channel_sensitivity = read_sensitivity(folder) or read_sensitivity(TAEF2_DIR)
+    return vae
+
+
+def _load_taef2(device: str) -> FrozenVae:
+    """``taef2`` from the first folder that has it, else downloaded (unless offline)."""
+    folders = _taef2_folders()
+    for folder in folders:
+        if is_taef2_folder(folder):
+            return _load_taef2_folder(folder, "taef2", device)
+    target = folders[-1]
+    if hf_offline():
+        raise MissingWeightsError(
+            f"TAEF2's weights are in none of {', '.join(map(str, folders))} and HF_HUB_OFFLINE "
+            f"is set; {download_hint()}"
+        )
+    from ..data import _fetch
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in TAEF2_SHA256:
+        url = TAEF2_URL.format(commit=TAEF2_COMMIT, name=name)
+        try:
+            _fetch(url, target / name)
+        except Exception as error:  # network errors of every kind: one clear message
+            raise MissingWeightsError(f"could not download {url} ({_reason(error)}); "
+                                      f"{download_hint()}") from None
+    return _load_taef2_folder(target, "taef2", device)
+
+
 @functools.lru_cache(maxsize=8)
 def _load_cached(name: str, device: str) -> FrozenVae:
     """``load_vae`` without the argument normalisation (cached per name and device)."""
@@ -268,9 +317,13 @@ def _load_cached(name: str, device: str) -> FrozenVae:
         return vae
     if name == "house":
         return _load_house(device)
+    if name == "taef2":
+        return _load_taef2(device)
     if name in VAES:
         return _load_hub(VAES[name], device)
     path = Path(name).expanduser()
+    if path.is_dir() and is_taef2_folder(path):
+        return _load_taef2_folder(path, path.name, device)
     if path.is_dir():
         folder = _vae_folder(path)
         if folder is None:

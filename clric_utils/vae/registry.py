@@ -7,6 +7,8 @@ Scaling factors: an ``AutoencoderKL`` posterior mean is multiplied by ``scaling_
 configs). ``house`` is an ``AutoencoderTiny`` trained by this project whose raw latents are not
 pre-scaled: its factor (1 / RMS of raw latents on the training photos) is stored in its
 ``config.json`` and read from there. ``tiny`` uses the constant measured in ``tiny.py``.
+``taef2`` (our own model code, ``taef2.py``) needs none: its 32-channel latents have an RMS of
+≈ 0.82 on Kodak as they come, and the official code uses them unscaled.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from .tiny import TINY_SCALING_FACTOR
 
 #: Folder of the ``house`` weights shipped inside the package (diffusers format, fp16).
 HOUSE_DIR = PACKAGE_DIR / "weights" / "house"
+#: Folder of the ``taef2`` weights shipped inside the package (the official fp16 files).
+TAEF2_DIR = PACKAGE_DIR / "weights" / "taef2"
 
 
 @dataclass(frozen=True)
@@ -30,7 +34,8 @@ class VaeSpec:
     repo_id: str | None
     #: Folder inside the Hugging Face repository holding the VAE (``""`` for the root).
     subfolder: str
-    #: ``"kl"`` (diffusers ``AutoencoderKL``) or ``"tiny"`` (diffusers ``AutoencoderTiny``).
+    #: ``"kl"`` (diffusers ``AutoencoderKL``), ``"tiny"`` (diffusers ``AutoencoderTiny``) or
+    #: ``"taef2"`` (``taef2.Taef2``, this package's code).
     kind: str
     #: Factor applied to latents after encoding; None: read ``scaling_factor`` from config.json.
     scaling_factor: float | None
@@ -102,6 +107,16 @@ VAES: dict[str, VaeSpec] = {
             "tiny",
             None,
             description="Small AutoencoderTiny trained by this project; ships in the package.",
+        ),
+        VaeSpec(
+            "taef2",
+            "madebyollin/taesd",
+            "",
+            "taef2",
+            1.0,
+            download_mb=5.4,
+            description="TAEF2: tiny autoencoder distilled from FLUX.2's VAE (32 channels, /8); "
+            "perceptual; ships in the package (MIT).",
         ),
         VaeSpec(
             "tiny",
