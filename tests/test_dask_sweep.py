@@ -100,8 +100,8 @@ def test_a_worker_loads_the_vae_once_not_once_per_task(
         loads.append(args)
         return load(*args)
 
-    load = dask_tasks._load_vae
-    monkeypatch.setattr(dask_tasks, "_load_vae", counting_load)  # the in-process worker's
+    load = dask_tasks.load_sweep_vae
+    monkeypatch.setattr(dask_tasks, "load_sweep_vae", counting_load)  # the in-process worker's
     frame = run_sweep(
         crops, ["vae-only", "latent-quant"], "tiny", tmp_path / "vae.csv",
         parameters={"latent-quant": [0.2, 0.8]}, metrics=["psnr"], workers=1, progress=False,
@@ -263,10 +263,8 @@ def test_bad_scheduler_is_one_error_line(
 ) -> None:
     argv = ["eval", "--images", str(crops[0]), "--codec", "jpeg", "--metrics", "psnr",
             "--quiet", "--out", str(tmp_path / "x.csv"), *options]  # fmt: skip
-    start = time.monotonic()
     with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
         assert main(argv) == 2
-    assert time.monotonic() - start < 20
     assert not (tmp_path / "x.csv").exists()
     error = capsys.readouterr().err.strip()
     assert error.startswith("clric eval: error:") and message in error

@@ -426,3 +426,21 @@ def test_bad_device_and_clric_options_fail_early(crops: list[Path], tmp_path: Pa
     assert not (tmp_path / "x.csv").exists()
     with pytest.raises(ParameterError, match="preset"):
         make_codec("clric", vae=object(), preset="nope")
+
+
+def test_matched_rate_table_interpolates_in_log_rate_and_never_extrapolates():
+    from clric_utils.evaluation.summary import matched_rate_table
+
+    rows = [
+        {"image": "a.png", "codec": "clric", "vae": v, "parameter": p, "bpp": b, "psnr": q}
+        for v, points in (("house", [(1, 0.1, 20.0), (2, 0.4, 30.0)]),
+                          ("taef2", [(1, 0.2, 25.0), (2, 0.8, 27.0)]))
+        for p, b, q in points
+    ]
+    table = matched_rate_table(pd.DataFrame(rows), [0.2, 0.6], ["psnr"])
+    house = table[table["vae"] == "house"].set_index("bpp")["psnr"]
+    taef2 = table[table["vae"] == "taef2"].set_index("bpp")["psnr"]
+    assert house[0.2] == pytest.approx(25.0)  # halfway between 0.1 and 0.4 in log rate
+    assert math.isnan(house[0.6])  # beyond the curve: not extrapolated
+    assert taef2[0.2] == 25.0
+    assert taef2[0.6] == pytest.approx(25.0 + 2.0 * math.log(3) / math.log(4))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -27,7 +28,7 @@ def test_every_published_file_is_cited_and_pinned() -> None:
     for source in sources:
         assert source["link"].startswith("https://github.com/") and len(source["notes"]) >= 1
         commit = source["link"].split("/")[6]  # …/owner/repo/blob|tree/<commit>/…
-        assert len(commit) == 40 and int(commit, 16) >= 0, source["name"]
+        assert re.fullmatch(r"[0-9a-f]{40}", commit), source["name"]  # a full commit hash
         assert any(year in source["citation"] for year in ("2023", "2024", "2025"))
     illm = next(s for s in sources if s["name"] == "MS-ILLM")
     assert any("alex" in note for note in illm["notes"])  # the backbone finding is recorded
@@ -142,3 +143,41 @@ def test_plot_command_titles_and_names_the_missing_data_set(tmp_path: Path, caps
     assert (tmp_path / "figures" / "kodak_house_rd.png").is_file()
     assert "missing: no results CSV holds all of clic2020" in printed
     assert "CLRIC_CLIC_DIR" in printed and "all of kodak" not in printed
+
+
+def test_two_vaes_on_the_whole_data_set_are_drawn_and_compared_together(tmp_path: Path,
+                                                                         capsys) -> None:
+    """kodak_house.csv (JPEG and CLRIC on house) and kodak_taef2.csv (CLRIC on taef2): one
+    combined figure, BD-rates against JPEG there, and against the house CLRIC curve."""
+    results = tmp_path / "results"
+    results.mkdir()
+    _table(KODAK_NAMES).to_csv(results / "kodak_house.csv", index=False)
+    taef2 = _table(KODAK_NAMES, codecs=("clric",)).assign(vae="taef2", preset="slim")
+    taef2["bpp"] = taef2["bpp"] / 2  # the same qualities at half the rate: BD-rate −50 %
+    taef2.to_csv(results / "kodak_taef2.csv", index=False)
+    parser = argparse.ArgumentParser()
+    plot_command.add_arguments(parser)
+    args = parser.parse_args(["--results", str(results), "--out", str(tmp_path / "figures"),
+                              "--metrics", "psnr", "lpips_alex"])  # fmt: skip
+    assert plot_command.run(args) == 0
+    printed = capsys.readouterr().out
+    assert (tmp_path / "figures" / "kodak_vaes_rd.png").is_file()
+    assert "kodak_vaes_rd: BD-rate against clric:house:default:none" in printed
+    section = printed.split("kodak_vaes_rd: BD-rate against clric:house:default:none")[1]
+    taef2_row = next(line for line in section.splitlines() if "taef2" in line)
+    assert "-50.0 % over" in taef2_row
+
+
+def test_an_anchor_names_one_curve_by_its_fields() -> None:
+    from clric_utils.evaluation.summary import anchor_curves, anchor_matches
+
+    frame = pd.concat([_table(KODAK_NAMES[:2]),
+                       _table(KODAK_NAMES[:2], codecs=("clric",)).assign(vae="taef2")])
+    assert anchor_curves(frame, "clric") == ["clric:house:default:none",
+                                             "clric:taef2:default:none"]
+    assert anchor_matches(("avif", "none", "none", "none"), "avif")
+    assert not anchor_matches(("avif-slow", "none", "none", "none"), "avif")
+    with pytest.raises(ClricError, match="exactly one 'clric'"):
+        bd_rate_table(frame, "clric", ["psnr"])
+    table = bd_rate_table(frame, "clric:taef2", ["psnr"]).set_index("vae")
+    assert table.loc["taef2", "psnr"] == pytest.approx(0.0)

@@ -70,7 +70,9 @@ def test_has_papermill_parameters(name):
 def test_teaches_and_checks(name):
     cells = read(name).cells
     markdown = "\n".join(c.source for c in cells if c.cell_type == "markdown")
-    assert markdown.lstrip().startswith("# ") and "$" in markdown, f"{name}: no title/equation"
+    assert markdown.lstrip().startswith("# "), f"{name}: no title"
+    # An equation: a TeX control word (\frac, \lambda, …) inside $…$ or $$…$$.
+    assert re.search(r"\$[^$]*\\[A-Za-z]+[^$]*\$", markdown), f"{name}: no equation"
     last_code = [c for c in cells if c.cell_type == "code"][-1].source
     assert last_code.count("assert ") >= 3, f"{name}: the last cell should check results"
     assert "all checks passed" in last_code

@@ -46,9 +46,13 @@ class DecodedFile:
         return model
 
 
-def decode_file(data: bytes) -> DecodedFile:
-    """Decode a complete ``.clric`` file; raise ClricFormatError if it is malformed in any way."""
-    header = parse_header(data)
+def decode_file(data: bytes, header: Header | None = None) -> DecodedFile:
+    """Decode a complete ``.clric`` file; raise ClricFormatError if it is malformed in any way.
+
+    ``header``: the file's header as ``parse_header(data)`` returned it, when the caller has
+    parsed it already (it is then not parsed again).
+    """
+    header = parse_header(data) if header is None else header
     try:
         shapes = header.grid_shapes
         layout = parameter_layout(header.arch, len(shapes))

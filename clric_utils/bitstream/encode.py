@@ -70,13 +70,6 @@ def integer_grids(model: torch.nn.Module) -> list[np.ndarray]:
     return grids
 
 
-def check_image_size(height: int, width: int) -> None:
-    """Raise ParameterError unless a file (and its decoder) can hold an H × W image."""
-    problem = image_size_problem(height, width)
-    if problem:
-        raise ParameterError(f"cannot encode: {problem}")
-
-
 def encode_integers(
     grids: list[np.ndarray],
     values: dict[str, np.ndarray],
@@ -92,7 +85,9 @@ def encode_integers(
 ) -> EncodedFile:
     """Write a file from integer levels (finest first, c × h × w) and network parameters."""
     height, width = (int(side) for side in image_size)
-    check_image_size(height, width)
+    problem = image_size_problem(height, width)  # a file (and its decoder) must hold it
+    if problem:
+        raise ParameterError(f"cannot encode: {problem}")
     shapes = latent_grid_shapes(height, width, arch.n_levels)
     expected = [(c, *shape) for c, shape in zip(level_channels(arch, len(shapes)), shapes,
                                                  strict=True)]

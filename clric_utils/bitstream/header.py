@@ -35,7 +35,7 @@ from .tables import MAX_GRID_RANGE, MAX_WEIGHT_MAGNITUDE
 MAGIC = b"CLRC"
 #: Limits a file must respect (the encoder never comes near them).
 MAX_SIDE = 16384
-MAX_PIXELS = 100_000_000  # as clric_utils.images: larger pictures are refused on input too
+MAX_PIXELS = 100_000_000  # clric_utils.images refuses larger pictures on input with these too
 MAX_STRING = 255
 MAX_LEVELS = 12
 MAX_ARM_HIDDEN = 16

@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Check the paths and the memory budget, decode ŷ, run the VAE decoder, write the PNG."""
-    from ..api import check_decode_budget, decompress_latent, file_vae, read_header
+    """Check the paths, decode (``api.decode_pipeline``), write the PNG."""
+    from ..api import decode_pipeline
     from ..bitstream.reading import read_clric_file
     from ..output_paths import check_output_path
     from .outputs import save_npy, save_png_output
@@ -37,15 +37,13 @@ def run(args: argparse.Namespace) -> int:
     if args.dump_latent:
         check_output_path(args.dump_latent, (".npy",), (args.input, output), args.force,
                           "--dump-latent")
-    data = read_clric_file(args.input)
-    header = read_header(data)
-    check_decode_budget(header, None, args.max_memory)  # before the VAE is even loaded
-    vae = file_vae(header, args.vae, args.device)
-    check_decode_budget(header, vae, args.max_memory)  # before anything is allocated
-    decoded = decompress_latent(data, args.max_memory)
-    if args.dump_latent:
-        save_npy(args.dump_latent, decoded.y_hat.numpy(), overwrite=args.force)
-    image = vae.decode(decoded.y_hat.to(args.device), header.image_height, header.image_width)
-    save_png_output(output, image, overwrite=args.force)
-    print(f"{output}: {header.image_width}×{header.image_height} decoded with {vae.name}")
+
+    def dump(latent) -> None:
+        save_npy(args.dump_latent, latent.y_hat.numpy(), overwrite=args.force)
+
+    decoded = decode_pipeline(read_clric_file(args.input), args.vae, args.device,
+                              args.max_memory, on_latent=dump if args.dump_latent else None)
+    save_png_output(output, decoded.image, overwrite=args.force)
+    header = decoded.latent.header
+    print(f"{output}: {header.image_width}×{header.image_height} decoded with {decoded.vae.name}")
     return 0

@@ -24,7 +24,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from ..devices import check_device
 from ..errors import ClricError, ClusterError, ImageReadError
 from .contenders import Codec, make_codec
-from .sweep import _load_vae, _read_image, _vae_label, codec_provenance, evaluate_one
+from .rows import codec_provenance, evaluate_one, load_sweep_vae, read_image_rgb, vae_label
 
 
 class SweepSetup(WorkerPlugin):
@@ -77,14 +77,14 @@ class SweepSetup(WorkerPlugin):
         """Check the device, load the VAE, build the codecs and compare their provenance."""
         device = str(check_device(self.device))
         names = [c if isinstance(c, str) else c.name for c in self.codecs]
-        vae = _load_vae(self.vae, names, device)
+        vae = load_sweep_vae(self.vae, names, device)
         built = {
             name: make_codec(c, vae=vae, device=device, **self.codec_options)
             if isinstance(c, str) else c
             for name, c in zip(names, self.codecs, strict=True)
         }  # fmt: skip
         for name, codec in built.items():
-            found = (_vae_label(codec, vae, self.vae), codec_provenance(codec, vae))
+            found = (vae_label(codec, vae, self.vae), codec_provenance(codec, vae))
             if found != self.expected[name]:
                 raise ClricError(
                     f"Dask worker {worker_address} would label {name} rows {found}, the client "
@@ -109,7 +109,7 @@ def evaluate_task(setup_name: str, path: str, codec_name: str, parameter: float)
     codecs = setup.built_codecs(worker.address)
     label, provenance = setup.expected[codec_name]
     return evaluate_one(
-        _read_image(Path(path)), Path(path).name, codecs[codec_name], label, parameter,
+        read_image_rgb(Path(path)), Path(path).name, codecs[codec_name], label, parameter,
         setup.metrics, setup.device, provenance,
     )  # fmt: skip
 

@@ -89,6 +89,39 @@ def bd_rate_table(
     return pd.DataFrame(rows)
 
 
+def matched_rate_table(
+    results: pd.DataFrame | str | Path | Iterable[str | Path],
+    rates: Sequence[float],
+    metrics: Sequence[str] = METRIC_NAMES,
+    codecs: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Each rated curve's data-set mean metrics at the given rates (bpp), for comparing curves
+    at equal rate: linear interpolation in log(bpp) between the two measured points around each
+    rate; NaN where a rate lies outside the curve's measured range (never extrapolated).
+    ``codecs`` keeps only those codecs' curves. One row per curve and rate.
+    """
+    import numpy as np
+
+    means = rd_means(load_results(results), metrics).dropna(subset=["bpp"])
+    means = means[~partial_points(means)]
+    columns = curve_columns(means)
+    rows = []
+    for key, curve in means.groupby(columns, dropna=False, sort=False):
+        if codecs is not None and key[0] not in codecs:
+            continue
+        curve = curve.sort_values("bpp")
+        log_bpp = np.log(curve["bpp"].to_numpy(dtype=float))
+        for rate in rates:
+            row: dict[str, object] = {**dict(zip(columns, key, strict=True)), "bpp": rate}
+            inside = log_bpp[0] <= math.log(rate) <= log_bpp[-1]
+            for metric in metrics:
+                values = curve[metric].to_numpy(dtype=float)
+                row[metric] = float(np.interp(math.log(rate), log_bpp, values)) if inside \
+                    else math.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
 def format_bd_table(table: pd.DataFrame, metrics: Sequence[str] = METRIC_NAMES) -> pd.DataFrame:
     """``bd_rate_table`` for printing: "−12.3 % over 24.1–26" or "no overlap" per metric."""
     out = table[[c for c in table.columns if c in CURVE_COLUMNS]].copy()
