@@ -282,8 +282,7 @@ def forge(rng: np.random.Generator) -> tuple[str, bytes]:
     sys.path.insert(0, str(Path(__file__).parent))
     from forge_clric import forge_file, forge_model_file, n_grid_levels, n_weight_groups
 
-    from clric_utils.bitstream.header import MAX_WEIGHT_MAGNITUDE
-    from clric_utils.bitstream.tables import MAX_GRID_RANGE
+    from clric_utils.bitstream.rules import MAX_GRID_RANGE, MAX_WEIGHT_MAGNITUDE
     from clric_utils.codec.arch import PRESETS
     from clric_utils.vae import load_vae
 

@@ -85,7 +85,9 @@ class DecodedLatent:
 
     def model(self) -> OverfittedLatentModel:
         """The float OverfittedLatentModel the file describes (for inspection and plots)."""
-        return self.decoded.to_model()
+        from .codec.model import model_from_integers
+
+        return model_from_integers(self.header, self.decoded.grids, self.decoded.values)
 
 
 def _as_bytes(data: bytes | bytearray | memoryview | str | os.PathLike) -> bytes:
@@ -367,7 +369,7 @@ def _check_reachable(target_bpp: float, height: int, width: int, vae_name: str,
 
 def check_scaling_factor(vae: FrozenVae) -> None:
     """ParameterError unless the VAE's scaling factor is one a file can store (and decode)."""
-    from .bitstream.header import MAX_SCALING_FACTOR, MIN_SCALING_FACTOR
+    from .bitstream.rules import MAX_SCALING_FACTOR, MIN_SCALING_FACTOR
 
     try:
         scaling = float(vae.scaling_factor)

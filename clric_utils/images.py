@@ -24,11 +24,11 @@ import torch
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from .atomic import atomic_path
-from .bitstream.header import MAX_PIXELS, MAX_SIDE
+from .bitstream.rules import MAX_PIXELS, MAX_SIDE
 from .errors import DatasetMissingError, ImageReadError
 
 #: Smallest accepted side, in pixels: one latent pixel of an 8× VAE. The largest side and
-#: image (MAX_SIDE, MAX_PIXELS) are what a ``.clric`` file can hold (``bitstream/header.py``).
+#: image (MAX_SIDE, MAX_PIXELS) are what a ``.clric`` file can hold (``bitstream/rules.py``).
 MIN_SIDE = 8
 
 #: File name endings taken as images when a folder is listed (``image_files``).

@@ -130,16 +130,21 @@ def test_two_efforts_of_one_preset_are_two_curves() -> None:
     assert list(format_bd_table(table.reset_index(), ["psnr"])["effort"]) == list(table.index)
 
 
+def _run_plot(results: Path, out: Path, capsys) -> str:
+    """``clric plot --results RESULTS --out OUT --metrics psnr lpips_alex``; what it printed."""
+    parser = argparse.ArgumentParser()
+    plot_command.add_arguments(parser)
+    args = parser.parse_args(["--results", str(results), "--out", str(out),
+                              "--metrics", "psnr", "lpips_alex"])  # fmt: skip
+    assert plot_command.run(args) == 0
+    return capsys.readouterr().out
+
+
 def test_plot_command_titles_and_names_the_missing_data_set(tmp_path: Path, capsys) -> None:
     results = tmp_path / "results"
     results.mkdir()
     _table(KODAK_NAMES).to_csv(results / "kodak_house.csv", index=False)
-    parser = argparse.ArgumentParser()
-    plot_command.add_arguments(parser)
-    args = parser.parse_args(["--results", str(results), "--out", str(tmp_path / "figures"),
-                              "--metrics", "psnr", "lpips_alex"])  # fmt: skip
-    assert plot_command.run(args) == 0
-    printed = capsys.readouterr().out
+    printed = _run_plot(results, tmp_path / "figures", capsys)
     assert (tmp_path / "figures" / "kodak_house_rd.png").is_file()
     assert "missing: no results CSV holds all of clic2020" in printed
     assert "CLRIC_CLIC_DIR" in printed and "all of kodak" not in printed
@@ -155,12 +160,7 @@ def test_two_vaes_on_the_whole_data_set_are_drawn_and_compared_together(tmp_path
     taef2 = _table(KODAK_NAMES, codecs=("clric",)).assign(vae="taef2", preset="slim")
     taef2["bpp"] = taef2["bpp"] / 2  # the same qualities at half the rate: BD-rate −50 %
     taef2.to_csv(results / "kodak_taef2.csv", index=False)
-    parser = argparse.ArgumentParser()
-    plot_command.add_arguments(parser)
-    args = parser.parse_args(["--results", str(results), "--out", str(tmp_path / "figures"),
-                              "--metrics", "psnr", "lpips_alex"])  # fmt: skip
-    assert plot_command.run(args) == 0
-    printed = capsys.readouterr().out
+    printed = _run_plot(results, tmp_path / "figures", capsys)
     assert (tmp_path / "figures" / "kodak_vaes_rd.png").is_file()
     assert "kodak_vaes_rd: BD-rate against clric:house:default:none" in printed
     section = printed.split("kodak_vaes_rd: BD-rate against clric:house:default:none")[1]

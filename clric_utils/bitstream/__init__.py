@@ -1,23 +1,35 @@
 """The ``.clric`` bitstream: bit-exact integer decoding, table-based entropy coding, container.
 
-``fixed_point`` (integer ARM and ŷ) → ``tables`` (exact probability tables) →
-``weights_coding`` / ``grids_coding`` (constriction range coder) → ``header`` (container) →
-``encode`` / ``decode``. The format is described in docs/format.md.
+``rules`` (the format's rules, torch-free) → ``fixed_point`` (integer ARM and ŷ) → ``tables``
+(exact probability tables) → ``weights_coding`` / ``grids_coding`` (constriction range coder)
+→ ``header`` (container) → ``encode`` / ``decode``. The format is described in docs/format.md.
+
+The names below are imported on first use (PEP 562), so that ``bitstream.rules`` can be
+imported alone, without torch, by the codec and by anyone re-implementing the format.
 """
 
-from .decode import DecodedFile, decode_file
-from .encode import EncodedFile, encode_integers, encode_model
-from .fixed_point import integer_arm, integer_decoder_y_hat
-from .header import Header, parse_header
+from __future__ import annotations
 
-__all__ = [
-    "DecodedFile",
-    "EncodedFile",
-    "Header",
-    "decode_file",
-    "encode_integers",
-    "encode_model",
-    "integer_arm",
-    "integer_decoder_y_hat",
-    "parse_header",
-]
+import importlib
+
+#: Public name → the module of this package that defines it.
+_EXPORTS = {
+    "DecodedFile": ".decode",
+    "decode_file": ".decode",
+    "EncodedFile": ".encode",
+    "encode_integers": ".encode",
+    "encode_model": ".encode",
+    "integer_arm": ".fixed_point",
+    "integer_decoder_y_hat": ".fixed_point",
+    "Header": ".header",
+    "parse_header": ".header",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Import ``name`` from its module the first time it is asked for."""
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_EXPORTS[name], __name__), name)

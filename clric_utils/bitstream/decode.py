@@ -9,10 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
-from ..codec.model import OverfittedLatentModel
-from ..codec.weight_quant import is_bias
 from ..errors import ClricFormatError
 from .fixed_point import IntegerNetworks, integer_decoder_y_hat, networks_from_values
 from .grids_coding import decode_grids
@@ -30,20 +27,6 @@ class DecodedFile:
     values: dict[str, np.ndarray]  # integer network parameters, "network.name" → array
     networks: IntegerNetworks
     y_hat: np.ndarray  # 1 × C × h × w float32, bit-identical to the encoder's
-
-    def to_model(self) -> OverfittedLatentModel:
-        """The float OverfittedLatentModel these integers describe (for inspection)."""
-        header = self.header
-        model = OverfittedLatentModel(*header.latent_size, header.arch)
-        with torch.no_grad():
-            for network, module in model.networks().items():
-                weight_exp, bias_exp = header.exponents[network]
-                for name, param in module.named_parameters():
-                    exp = bias_exp if is_bias(name) else weight_exp
-                    ints = self.values[f"{network}.{name}"]
-                    param.copy_(torch.from_numpy(ints.astype(np.float64) * 2.0**-exp))
-            model.grids.set_values([torch.from_numpy(g.astype(np.float32)) for g in self.grids])
-        return model
 
 
 def decode_file(data: bytes, header: Header | None = None) -> DecodedFile:

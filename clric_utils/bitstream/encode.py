@@ -20,7 +20,6 @@ from .fixed_point import (
 )
 from .grids_coding import encode_grids
 from .header import (
-    MAX_GRID_VALUE,
     Header,
     finish_file,
     image_size_problem,
@@ -30,13 +29,15 @@ from .header import (
 from .rules import (
     EXPONENT_MAX,
     EXPONENT_MIN,
+    MAX_GRID_RANGE,
+    MAX_GRID_VALUE,
+    MAX_WEIGHT_MAGNITUDE,
     NETWORKS,
     file_version,
     latent_grid_shapes,
     level_channels,
     parameter_layout,
 )
-from .tables import MAX_GRID_RANGE, MAX_WEIGHT_MAGNITUDE
 from .weights_coding import encode_weights
 
 

@@ -22,9 +22,8 @@ import numpy as np
 import torch
 
 from ..codec.arch import ArchConfig
-from ..codec.weight_quant import is_bias
 from ..errors import ParameterError
-from .rules import ACC_LIMIT, FRAC_BITS, arm_offsets, context_radius
+from .rules import ACC_LIMIT, FRAC_BITS, arm_offsets, context_radius, is_bias
 from .tables import mu_index, scale_index
 
 #: Pixels per chunk when running runs of 1×1 synthesis layers (bounds temporary memory).

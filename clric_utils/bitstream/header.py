@@ -19,9 +19,28 @@ from ..codec.arch import ArchConfig, SynthesisLayer
 from ..errors import ClricFormatError
 from .rules import (
     CHANNEL_LIMITS,
+    CRC_BYTES,
     EXPONENT_MAX,
     EXPONENT_MIN,
+    MAGIC,
+    MAX_ARM_HIDDEN,
+    MAX_CHANNELS,
+    MAX_GRID_RANGE,
+    MAX_GRID_VALUE,
+    MAX_KERNEL,
+    MAX_LEVELS,
+    MAX_PARAMETERS,
+    MAX_PIXELS,
+    MAX_SCALING_FACTOR,
+    MAX_SIDE,
+    MAX_STRING,
+    MAX_SYNTHESIS_LAYERS,
+    MAX_WEIGHT_MAGNITUDE,
+    MAX_WEIGHT_SCALE,
+    MIN_SCALING_FACTOR,
+    MIN_WEIGHT_SCALE,
     NETWORKS,
+    UPSAMPLING_TAPS,
     VERSION,
     VERSIONS,
     coding_groups,
@@ -30,25 +49,6 @@ from .rules import (
     level_channels,
     parameter_layout,
 )
-from .tables import MAX_GRID_RANGE, MAX_WEIGHT_MAGNITUDE
-
-MAGIC = b"CLRC"
-#: Limits a file must respect (the encoder never comes near them).
-MAX_SIDE = 16384
-MAX_PIXELS = 100_000_000  # clric_utils.images refuses larger pictures on input with these too
-MAX_STRING = 255
-MAX_LEVELS = 12
-MAX_ARM_HIDDEN = 16
-MAX_SYNTHESIS_LAYERS = 16
-MAX_CHANNELS = 256
-MAX_KERNEL = 9
-MAX_PARAMETERS = 1_000_000
-MAX_GRID_VALUE = 1 << 20
-MIN_SCALING_FACTOR = 2.0**-20  # a VAE scaling factor outside this range cannot be stored
-MAX_SCALING_FACTOR = 2.0**20
-MIN_WEIGHT_SCALE = 2.0**-10
-MAX_WEIGHT_SCALE = 2.0**24
-_CRC_BYTES = 4
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class Header:
     @property
     def total_bytes(self) -> int:
         """Size of the whole file."""
-        return self.header_bytes + self.weights_bytes + self.grids_bytes + _CRC_BYTES
+        return self.header_bytes + self.weights_bytes + self.grids_bytes + CRC_BYTES
 
     @property
     def bpp(self) -> float:
@@ -263,7 +263,7 @@ def smallest_file_bytes(
         {network: (0, 0) for network in NETWORKS},
         [WeightGroup(network, kind, 1.0, 0) for network, kind in groups], [(0, 0)] * len(shapes),
     )
-    return len(pack_header(header)) + _CRC_BYTES
+    return len(pack_header(header)) + CRC_BYTES
 
 
 def finish_file(header_blob: bytes, weights: bytes, grids: bytes) -> bytes:
@@ -281,7 +281,7 @@ def _parse_arch(reader: _Reader, version: int) -> ArchConfig:
         raise ClricFormatError(f"corrupted .clric header: {n_levels} grid levels (1..{MAX_LEVELS})")
     if hidden > MAX_ARM_HIDDEN:
         raise ClricFormatError(f"corrupted .clric header: {hidden} ARM hidden layers")
-    if taps != 4:  # the only upsampler the format (and ArchConfig) defines
+    if taps != UPSAMPLING_TAPS:  # the only upsampler the format (and ArchConfig) defines
         raise ClricFormatError(f"corrupted .clric header: {taps} upsampling taps")
     latent_limit, level_limit = CHANNEL_LIMITS[version]
     if not 1 <= latent_channels <= latent_limit:
@@ -355,9 +355,9 @@ def parse_header(data: bytes, check_crc: bool = True) -> Header:
         raise ClricFormatError(f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
     version = check_magic_and_version(data)
-    if len(data) < len(MAGIC) + 1 + _CRC_BYTES:
+    if len(data) < len(MAGIC) + 1 + CRC_BYTES:
         raise ClricFormatError("truncated .clric file")
-    reader = _Reader(data, len(data) - _CRC_BYTES)
+    reader = _Reader(data, len(data) - CRC_BYTES)
     reader.take(len(MAGIC) + 1, "magic")
     height = reader.varint("image height", MAX_SIDE)
     width = reader.varint("image width", MAX_SIDE)
@@ -415,7 +415,7 @@ def parse_header(data: bytes, check_crc: bool = True) -> Header:
             f"{remaining - needed} unexpected trailing bytes after the end of the .clric data"
         )
     if check_crc:
-        (stored,) = struct.unpack("<I", data[-_CRC_BYTES:])
-        if zlib.crc32(data[:-_CRC_BYTES]) & 0xFFFFFFFF != stored:
+        (stored,) = struct.unpack("<I", data[-CRC_BYTES:])
+        if zlib.crc32(data[:-CRC_BYTES]) & 0xFFFFFFFF != stored:
             raise ClricFormatError("corrupted .clric file (CRC-32 mismatch)")
     return header

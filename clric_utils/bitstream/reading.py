@@ -11,7 +11,8 @@ import os
 import stat
 
 from ..errors import ClricFormatError
-from .header import MAGIC, check_magic_and_version
+from .header import check_magic_and_version
+from .rules import MAGIC
 
 #: Largest ``.clric`` file accepted. A 100-megapixel image at 2 bpp is 25 MB; the payload
 #: limits of the header (grid values below 2^11, at most 10^6 network parameters) keep any

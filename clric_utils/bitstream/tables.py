@@ -18,35 +18,20 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..codec.laplace import LOG_SCALE_MAX, LOG_SCALE_MIN, PROBABILITY_FLOOR
-from ..codec.weight_quant import MAX_ABS_INTEGER
-from .rules import FRAC_BITS
-
-#: μ is coded on a grid of 1/MU_STEPS (MU_STEPS = 2^MU_BITS).
-MU_BITS = 4
-MU_STEPS = 1 << MU_BITS
-#: Number of scale values in the table; log b is uniform on [LOG_SCALE_MIN, LOG_SCALE_MAX].
-SCALE_LEVELS = 128
-#: The log-scale range in fixed point (FRAC_BITS), rounded once here: these integers define it.
-LOG_SCALE_MIN_Q = -301466  # round(-4.6 · 2^16)
-LOG_SCALE_MAX_Q = 327680  # 5.0 · 2^16
-#: Fixed-point bits of exp() values and of probabilities (units of 2^-PMF_BITS).
-EXP_BITS = 30
-PMF_BITS = 31
-#: Probability floors in 2^-PMF_BITS units, as the rate estimates use them: a grid value costs
-#: at most ~16 bits (laplace.PROBABILITY_FLOOR, which training exploits: a confidently wrong
-#: prediction is capped there), a network integer at most ~24 bits (weight_quant's floor).
-GRID_FLOOR = 1 << (PMF_BITS - 16)
-WEIGHT_FLOOR = 1 << (PMF_BITS - 24)
-#: Widest symbol range of one grid (max − min + 1): bounds tables and decoder work.
-MAX_GRID_RANGE = 2048
-#: Largest |n| of a coded network parameter (bounds the weights' categorical model); the same
-#: constant the encoder's exponent search respects (codec.weight_quant.MAX_ABS_INTEGER = 2^20).
-MAX_WEIGHT_MAGNITUDE = MAX_ABS_INTEGER
-
-assert GRID_FLOOR == PROBABILITY_FLOOR * 2**PMF_BITS
-assert LOG_SCALE_MIN_Q == round(LOG_SCALE_MIN * 2**FRAC_BITS)
-assert LOG_SCALE_MAX_Q == round(LOG_SCALE_MAX * 2**FRAC_BITS)
+# Every constant of the tables is a rule of the format (rules.py: "Probability tables").
+from .rules import (
+    EXP_BITS,
+    FRAC_BITS,
+    GRID_FLOOR,
+    LOG_SCALE_MAX_Q,
+    LOG_SCALE_MIN_Q,
+    MAX_GRID_RANGE,
+    MU_BITS,
+    MU_STEPS,
+    PMF_BITS,
+    SCALE_LEVELS,
+    WEIGHT_FLOOR,
+)
 
 _CONTEXT = decimal.Context(prec=60, rounding=decimal.ROUND_HALF_EVEN, Emin=-999999, Emax=999999)
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..bitstream.rules import (
+    ARM_CONTEXTS,
+    MAX_LATENT_CHANNELS,
+    MAX_LEVEL_CHANNELS,
+    MAX_LEVELS,
+    UPSAMPLING_TAPS,
+)
 from ..errors import ParameterError
-
-#: Most channels one grid level may have (bounds the file format and the decoder's work):
-#: as many as the widest latent, so that ``wide`` can hold every latent value.
-MAX_LEVEL_CHANNELS = 64
-#: Most channels a VAE latent may have (TAEF2: 32; the file format stores up to this).
-MAX_LATENT_CHANNELS = 64
 
 
 @dataclass(frozen=True)
@@ -77,14 +78,15 @@ class ArchConfig:
         while channels and channels[-1] == 1:
             channels = channels[:-1]
         object.__setattr__(self, "level_channels", channels)
-        if self.arm_context not in {8, 16, 24, 32}:
+        if self.arm_context not in ARM_CONTEXTS:
             raise ParameterError(f"arm_context must be 8, 16, 24 or 32, got {self.arm_context}")
-        if not 1 <= self.n_levels <= 12:
-            raise ParameterError(f"n_levels must be in 1..12, got {self.n_levels}")
+        if not 1 <= self.n_levels <= MAX_LEVELS:
+            raise ParameterError(f"n_levels must be in 1..{MAX_LEVELS}, got {self.n_levels}")
         if self.arm_hidden_layers < 0:
             raise ParameterError(f"arm_hidden_layers must be ≥ 0, got {self.arm_hidden_layers}")
-        if self.upsampling_taps != 4:
-            raise ParameterError(f"upsampling_taps must be 4, got {self.upsampling_taps}")
+        if self.upsampling_taps != UPSAMPLING_TAPS:
+            raise ParameterError(f"upsampling_taps must be {UPSAMPLING_TAPS}, "
+                                 f"got {self.upsampling_taps}")
         if not self.synthesis:
             raise ParameterError("the synthesis needs at least one layer")
         for previous, layer in zip(self.synthesis, self.synthesis[1:], strict=False):

@@ -11,31 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def causal_offsets(n_context: int) -> list[tuple[int, int]]:
-    """The ``n_context`` causal (dy, dx) neighbours nearest to the current value.
-
-    Causal means already decoded in raster order: a row above, or the same row to the left.
-    Ties in distance are broken by raster order, so the list is the same everywhere.
-    """
-    radius = 1
-    while True:
-        candidates = [
-            (dy, dx)
-            for dy in range(-radius, 1)
-            for dx in range(-radius, radius + 1)
-            if dy < 0 or dx < 0
-        ]
-        if len(candidates) >= n_context:
-            break
-        radius += 1
-    candidates.sort(key=lambda o: (o[0] ** 2 + o[1] ** 2, o[0], o[1]))
-    return sorted(candidates[:n_context])
-
-
-def context_radius(offsets: list[tuple[int, int]]) -> int:
-    """How far the context reaches, i.e. the zero padding a grid needs."""
-    return max(max(abs(dy), abs(dx)) for dy, dx in offsets)
+from ..bitstream.rules import causal_offsets, context_radius
 
 
 def gather_context(grid: torch.Tensor, offsets: list[tuple[int, int]]) -> torch.Tensor:

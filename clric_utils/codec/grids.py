@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import torch
 from torch import nn
 
+from ..bitstream.rules import grid_shapes
+
 #: Grids are stored divided by this gain and multiplied back before quantization, so that
 #: Adam's step size (lr ≈ 1e-2) moves the quantized values by ~0.16 per step (Cool-chic: 16).
 LATENT_GAIN = 16.0
-
-
-def grid_shapes(height: int, width: int, n_levels: int) -> list[tuple[int, int]]:
-    """Sizes of the grids, finest first: level i is ⌈h/2^i⌉ × ⌈w/2^i⌉.
-
-    Levels stop once a grid is 1×1: a further level would be a copy of the same single value.
-    """
-    shapes = []
-    for level in range(n_levels):
-        shape = (math.ceil(height / 2**level), math.ceil(width / 2**level))
-        shapes.append(shape)
-        if shape == (1, 1):
-            break
-    return shapes
 
 
 class LatentGrids(nn.Module):

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import torch
 
-#: Range of the ARM's log-scale output; the bitstream's scale table spans the same range.
-LOG_SCALE_MIN = -4.6  # b ≈ 0.01: a value known almost surely
-LOG_SCALE_MAX = 5.0  # b ≈ 148: far wider than any latent grid needs
-PROBABILITY_FLOOR = 2.0**-16
+# The ARM's log-scale range and the probability floor are the format's (its tables span them).
+from ..bitstream.rules import LOG_SCALE_MAX, LOG_SCALE_MIN, PROBABILITY_FLOOR
 
 
 def laplace_cdf(x: torch.Tensor, mu: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from ..bitstream.rules import is_bias
 from .arch import ArchConfig
 from .arm import Arm, gather_contexts
 from .grids import LatentGrids
@@ -76,3 +78,22 @@ class OverfittedLatentModel(nn.Module):
         """Quantize the grids, then compute ŷ and the rate."""
         grids = self.quantized_grids(mode, temperature, noise, generator)
         return ForwardResult(self.synthesize(grids), self.rate(grids), grids)
+
+
+def model_from_integers(header, grids: list, values: dict) -> OverfittedLatentModel:
+    """The float OverfittedLatentModel that a decoded file's integers describe (inspection).
+
+    ``header``, ``grids`` and ``values`` as ``bitstream.decode_file`` returns them: every
+    network parameter is n·2^-e with the header's exponent of its group, every grid value an
+    integer.
+    """
+    model = OverfittedLatentModel(*header.latent_size, header.arch)
+    with torch.no_grad():
+        for network, module in model.networks().items():
+            weight_exp, bias_exp = header.exponents[network]
+            for name, param in module.named_parameters():
+                exp = bias_exp if is_bias(name) else weight_exp
+                ints = values[f"{network}.{name}"]
+                param.copy_(torch.from_numpy(ints.astype(np.float64) * 2.0**-exp))
+        model.grids.set_values([torch.from_numpy(g.astype(np.float32)) for g in grids])
+    return model

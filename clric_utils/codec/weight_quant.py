@@ -15,34 +15,31 @@ which the bitstream reproduces with ``constriction`` up to the coder's overhead.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from ..bitstream.rules import (
+    MAX_WEIGHT_MAGNITUDE,
+    NETWORKS,
+    WEIGHT_PROBABILITY_FLOOR,
+    WEIGHT_SCALE_FLOOR,
+    is_bias,
+)
 from .distortion import LATENT_MSE, LatentMSE
-from .model import OverfittedLatentModel
+
+if TYPE_CHECKING:
+    from .model import OverfittedLatentModel
 
 #: Candidate exponents e (step 2^-e) for weights and for biases.
 EXPONENTS: tuple[int, ...] = tuple(range(0, 17))
-#: Smallest Laplace scale of a weight group: keeps P(0) < 1 when every integer is 0.
-SCALE_FLOOR = 0.1
-#: Probability floor of one coded integer (at most 24 bits each).
-WEIGHT_PROBABILITY_FLOOR = 2.0**-24
-#: Largest |integer| of a coded parameter; the bitstream's limit (tables.MAX_WEIGHT_MAGNITUDE is
-#: this constant). Below 2^24, so n·2^-e is exact in float32.
-MAX_ABS_INTEGER = 2**20
-NETWORK_NAMES: tuple[str, ...] = ("arm", "upsampling", "synthesis")
-
-
-def is_bias(name: str) -> bool:
-    """Whether parameter ``name`` (a ``state_dict`` key) is a bias; all others are weights."""
-    return name.rsplit(".", 1)[-1] == "bias"
 
 
 def laplace_scale_for(ints: torch.Tensor) -> float:
     """Scale b = max(mean |n|, 0.1) of a group of integers, rounded to float32 (as stored)."""
     mean_abs = float(ints.detach().abs().to(torch.float64).mean()) if ints.numel() else 0.0
-    return float(np.float32(max(mean_abs, SCALE_FLOOR)))
+    return float(np.float32(max(mean_abs, WEIGHT_SCALE_FLOOR)))
 
 
 def weight_code_bits(ints: torch.Tensor, scale: float | None = None) -> float:
@@ -64,9 +61,9 @@ def weight_code_bits(ints: torch.Tensor, scale: float | None = None) -> float:
 
 
 def quantize_tensor(values: torch.Tensor, exponent: int) -> torch.Tensor:
-    """The integers round(v·2^e) (int64), clamped to ±MAX_ABS_INTEGER (the bitstream's limit)."""
+    """The integers round(v·2^e) (int64), clamped to ±MAX_WEIGHT_MAGNITUDE (the format's)."""
     scaled = torch.round(values.detach().to(torch.float64) * 2.0**exponent)
-    return scaled.clamp(-MAX_ABS_INTEGER, MAX_ABS_INTEGER).to(torch.int64)
+    return scaled.clamp(-MAX_WEIGHT_MAGNITUDE, MAX_WEIGHT_MAGNITUDE).to(torch.int64)
 
 
 def quantized_integers(
@@ -102,15 +99,16 @@ def total_weight_bits(
 ) -> float:
     """Bits of all three networks at the given exponents."""
     integers = quantized_integers(model, weight_exponents)
-    return sum(network_weight_bits(integers[name]) for name in NETWORK_NAMES)
+    return sum(network_weight_bits(integers[name]) for name in NETWORKS)
 
 
 def _exceeds_limit(values: torch.Tensor, exponent: int) -> bool:
-    """Whether some round(v·2^e) lies beyond ±MAX_ABS_INTEGER (or is not finite)."""
+    """Whether some round(v·2^e) lies beyond ±MAX_WEIGHT_MAGNITUDE (or is not finite)."""
     if values.numel() == 0:
         return False
     scaled = torch.round(values.detach().to(torch.float64) * 2.0**exponent)
-    return not bool(torch.isfinite(scaled).all()) or float(scaled.abs().max()) > MAX_ABS_INTEGER
+    too_large = float(scaled.abs().max()) > MAX_WEIGHT_MAGNITUDE
+    return not bool(torch.isfinite(scaled).all()) or too_large
 
 
 @torch.no_grad()
@@ -165,7 +163,7 @@ def quantize_network_weights(
     """
     loss_of = _PartialLoss(model, latent, lmbda, n_pixels, distortion)
     chosen: dict[str, tuple[int, int]] = {}
-    for net_name in NETWORK_NAMES:
+    for net_name in NETWORKS:
         original = {n: p.detach().clone() for n, p in model.networks()[net_name].named_parameters()}
         current = dict(original)
         picked = []

@@ -11,7 +11,8 @@ import torch
 from diffusers.utils import logging as diffusers_logging
 
 from ..bitstream.fixed_point import grid_contexts, integer_arm
-from ..bitstream.tables import MU_STEPS, scale_value
+from ..bitstream.rules import MU_STEPS
+from ..bitstream.tables import scale_value
 from ..codec.arm import gather_context
 from ..codec.laplace import LOG_SCALE_MAX, LOG_SCALE_MIN, rate_bits
 from ..codec.macs import PAPER_TABLE_1, decoder_macs, vae_decoder_macs_per_pixel
