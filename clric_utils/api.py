@@ -279,10 +279,13 @@ def compress(
     arch = get_preset(preset) if isinstance(preset, str) else preset
     get_effort(effort)
     seed = _checked_seed(seed)
+    if isinstance(distortion, str) and distortion not in DISTORTIONS:
+        raise ParameterError(f"unknown distortion {distortion!r}; choose one of "
+                             f"{', '.join(DISTORTIONS)}")
     max_memory = memory_budget.check_max_memory(max_memory)
     # The size first (from a file's header alone), then the VAE, then the budget, and only
     # then the pixels: a bad or too large image fails fast and allocates nothing.
-    # (Both ways check the size: images.check_image_size, which a file could not exceed.)
+    # (A path's size from its header, an array's here: images.check_image_size both ways.)
     x = None if isinstance(image, (str, os.PathLike)) else _image_tensor(image)
     height, width = _image_size(image) if x is None else tuple(int(s) for s in x.shape[-2:])
     vae = _load_vae(vae, device)

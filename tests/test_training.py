@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from clric_utils.bitstream.rules import WEIGHT_SCALE_FLOOR as SCALE_FLOOR
 from clric_utils.codec import rate_control
 from clric_utils.codec.arch import get_preset
 from clric_utils.codec.model import OverfittedLatentModel
 from clric_utils.codec.schedule import EFFORTS, LAMBDA_CALIBRATION, Effort, lambda_grid
 from clric_utils.codec.train import FitResult, fit
 from clric_utils.codec.weight_quant import (
-    SCALE_FLOOR,
     laplace_scale_for,
     quantize_network_weights,
     quantized_integers,

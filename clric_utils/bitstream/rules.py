@@ -105,7 +105,6 @@ assert LOG_SCALE_MIN_Q == round(LOG_SCALE_MIN * 2**FRAC_BITS)
 assert LOG_SCALE_MAX_Q == round(LOG_SCALE_MAX * 2**FRAC_BITS)
 
 
-
 def file_version(arch: ArchConfig) -> int:
     """The version the encoder writes for ``arch``: VERSION, or 3 where VERSION cannot hold it."""
     for version in (VERSION, 3):
