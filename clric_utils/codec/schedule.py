@@ -124,10 +124,12 @@ LAMBDA_CALIBRATION: dict[str, tuple[tuple[float, float], ...]] = {
 
 #: Calibration for TAEF2's 32-channel latents (Kodak, package 0.3, ``fast`` effort, the
 #: ``weighted-latent`` distortion): the 24 images' mean real bpp per λ of the ``slim`` sweep in
-#: results/kodak_taef2.csv. Other presets on 32 channels borrow it. λ has the same meaning as
-#: above, but a 32-channel latent has 8× the values per pixel, so a λ buys other rates.
+#: results/kodak_taef2.csv (``benchmarks/lambda_calibration.py --csv results/kodak_taef2.csv``).
+#: Other presets on 32 channels borrow it. λ has the same meaning as above, but a 32-channel
+#: latent has 8× the values per pixel, so a λ buys other rates.
 LAMBDA_CALIBRATION_32: dict[str, tuple[tuple[float, float], ...]] = {
-    "slim": ((30.0, 0.03), (6.0, 0.06), (1.5, 0.13), (0.3, 0.25), (0.06, 0.4), (0.01, 0.6)),
+    "slim": ((6.0, 0.0557), (3.0, 0.0914), (1.0, 0.1528), (0.3, 0.2532), (0.05, 0.4858),
+             (0.005, 0.5948)),
 }
 
 #: Calibration tables by latent width (the VAE's channels).
