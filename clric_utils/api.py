@@ -279,9 +279,7 @@ def compress(
     arch = get_preset(preset) if isinstance(preset, str) else preset
     get_effort(effort)
     seed = _checked_seed(seed)
-    if isinstance(distortion, str) and distortion not in DISTORTIONS:
-        raise ParameterError(f"unknown distortion {distortion!r}; choose one of "
-                             f"{', '.join(DISTORTIONS)}")
+    _check_distortion_name(distortion)
     max_memory = memory_budget.check_max_memory(max_memory)
     # The size first (from a file's header alone), then the VAE, then the budget, and only
     # then the pixels: a bad or too large image fails fast and allocates nothing.
@@ -326,6 +324,13 @@ def compress(
 DISTORTIONS = ("latent", "weighted-latent")
 
 
+def _check_distortion_name(distortion) -> None:
+    """ParameterError for a distortion given by a name ``compress`` does not know."""
+    if isinstance(distortion, str) and distortion not in DISTORTIONS:
+        raise ParameterError(f"unknown distortion {distortion!r}; choose one of "
+                             f"{', '.join(DISTORTIONS)}")
+
+
 def distortion_for(vae: FrozenVae, distortion: str | LatentMSE | None = None) -> LatentMSE:
     """The fit's distortion for ``vae``: see ``compress``; ParameterError for a bad name."""
     from .codec.distortion import LATENT_MSE, LatentMSE, weighted_latent_mse
@@ -335,9 +340,7 @@ def distortion_for(vae: FrozenVae, distortion: str | LatentMSE | None = None) ->
     sensitivity = getattr(vae, "channel_sensitivity", None)
     if distortion is None:
         distortion = "latent" if sensitivity is None else "weighted-latent"
-    if distortion not in DISTORTIONS:
-        raise ParameterError(f"unknown distortion {distortion!r}; choose one of "
-                             f"{', '.join(DISTORTIONS)}")
+    _check_distortion_name(distortion)
     if distortion == "latent":
         return LATENT_MSE
     if sensitivity is None:
