@@ -18,7 +18,7 @@ from clric_utils.bitstream.rules import (
     latent_grid_shapes,
     parameter_layout,
 )
-from clric_utils.codec.arch import get_preset
+from clric_utils.codec.arch import ArchConfig, get_preset
 
 
 def forge_file(
@@ -32,6 +32,7 @@ def forge_file(
     scales: list[float] | None = None,
     payload_words: tuple[int, int] = (0, 0),
     rng: np.random.Generator | None = None,
+    arch: ArchConfig | None = None,
 ) -> bytes:
     """A ``.clric`` file whose header says exactly what the arguments say (CRC included).
 
@@ -42,8 +43,10 @@ def forge_file(
         magnitudes, scales: per weight group (default: magnitude 0, scale 1).
         payload_words: 32-bit words of the weights and grids payloads.
         rng: fills the payloads with random bytes (default: zeros).
+        arch: the claimed architecture (default: the preset's, for 4 latent channels), e.g. a
+            synthesis far heavier than any preset's (a decode-work bomb).
     """
-    arch = get_preset(preset)
+    arch = arch or get_preset(preset)
     shapes = latent_grid_shapes(height, width, arch.n_levels)
     groups = coding_groups(parameter_layout(arch, len(shapes)))
     magnitudes = magnitudes or [0] * len(groups)

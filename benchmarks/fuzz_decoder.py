@@ -15,7 +15,10 @@ random payloads, always with a valid CRC. Each goes through the *full* decode, V
 capped at its size after start-up plus ``--memory-limit`` GB (``RLIMIT_AS``, like
 ``ulimit -v``); the project's own errors (a refused budget included) are clean errors, a
 ``MemoryError`` is a crash. The peak resident memory the worker reached above its start-up
-size is reported.
+size, and the slowest answer of each kind, are reported. One forged file in eight is a
+decode-work bomb (``WORK_BOMBS``): 100-byte files with constant grids and zero weights that
+claim a huge picture or a huge synthesis, which the work budget
+(``clric_utils/work_budget.py``) must refuse in well under a second.
 
 Decoding runs in one worker process that is killed and restarted after a hang.
 """
@@ -23,6 +26,7 @@ Decoding runs in one worker process that is killed and restarted after a hang.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing as mp
 import resource
 import struct
@@ -41,6 +45,15 @@ OUTCOMES = ("clean_error", "decoded", "crash", "hang")
 FORGED_VAES = ("tiny", "house")
 #: Largest image side written into forged headers (the format allows 16384).
 FORGED_MAX_SIDE = 20_000
+#: The decode-work bombs of issue 26: (height, width, preset, synthesis or None for the
+#: preset's). Each decoded for 75–430 s (1.2–2.6 GB) before the work budget existed.
+WORK_BOMBS = (
+    (4096, 4096, "paper", None),
+    (6000, 6000, "paper", None),
+    (6000, 6000, "wide", None),
+    (2048, 2048, "paper", ",".join(["80-3-linear-relu"] * 15 + ["4-3-linear-none"])),
+    (2048, 2048, "paper", ",".join(["256-1-linear-relu"] * 15 + ["4-1-linear-none"])),
+)
 
 
 def fix_crc(data: bytes) -> bytes:
@@ -267,13 +280,31 @@ def _forged_side(rng: np.random.Generator, large: bool) -> int:
     return max(1, int(2 ** rng.uniform(0, top)))
 
 
+def work_bomb(rng: np.random.Generator) -> bytes:
+    """One of the WORK_BOMBS, for the VAE it names (house or tiny)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from forge_clric import forge_file
+
+    from clric_utils.codec.arch import get_preset, parse_synthesis
+    from clric_utils.vae import load_vae
+
+    height, width, preset, synthesis = WORK_BOMBS[int(rng.integers(len(WORK_BOMBS)))]
+    arch = get_preset(preset)
+    if synthesis is not None:
+        arch = dataclasses.replace(arch, synthesis=parse_synthesis(synthesis))
+    vae_name = str(rng.choice(FORGED_VAES))
+    return forge_file(height, width, preset, vae_name, load_vae(vae_name).scaling_factor,
+                      arch=arch)
+
+
 def forge(rng: np.random.Generator) -> tuple[str, bytes]:
     """One forged file with a valid CRC: (kind, bytes). See the module docstring.
 
     Kinds: ``forge_size`` (any size, empty payloads), ``forge_model`` (correctly coded random
     grids and networks: the fixed-point decoder and the VAE see wild values), ``forge_ranges``
     (random grid ranges, random grid payload), ``forge_weights`` (random weight groups and
-    payload), ``forge_vae`` (VAE name and scaling factor), ``forge_all`` (several at once).
+    payload), ``forge_vae`` (VAE name and scaling factor), ``forge_all`` (several at once),
+    ``forge_work`` (a decode-work bomb, ``work_bomb``).
     Out-of-range values (sides beyond 16384, spans beyond 2048…) are drawn rarely, so that
     most files pass the header checks and reach the budget, the payload decoders and the VAE.
     Half the ``forge_size`` and ``forge_all`` sizes range up to FORGED_MAX_SIDE (refused by
@@ -287,7 +318,9 @@ def forge(rng: np.random.Generator) -> tuple[str, bytes]:
     from clric_utils.vae import load_vae
 
     kind = str(rng.choice(["forge_size", "forge_model", "forge_model", "forge_ranges",
-                           "forge_weights", "forge_vae", "forge_all"]))
+                           "forge_weights", "forge_vae", "forge_all", "forge_work"]))
+    if kind == "forge_work":
+        return kind, work_bomb(rng)
     large = kind in ("forge_size", "forge_all") and rng.random() < 0.5
     height, width = _forged_side(rng, large), _forged_side(rng, large)
     preset = str(rng.choice(sorted(PRESETS)))
@@ -348,7 +381,10 @@ def fuzz(n: int, seed: int = 0, timeout: float = 10.0, data: bytes | None = None
                 kind, mutated = mutate(data, rng, header_bytes or 5)
             else:
                 kind, mutated = forge(rng)
+            started = time.perf_counter()
             outcome = harness.run(mutated)
+            elapsed_ms = round(1000 * (time.perf_counter() - started))
+            counts[f"{kind}:slowest_ms"] = max(counts[f"{kind}:slowest_ms"], elapsed_ms)
             if outcome.startswith("clean_error: "):  # the error type, for the summary
                 counts[f"{outcome.split(': ')[1]}"] += 1
                 outcome = "clean_error"
@@ -408,7 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = sorted({k.split(':')[0] for k in counts if ':' in k})
     for kind in kinds:
         parts = ", ".join(f"{o} {counts[f'{kind}:{o}']}" for o in OUTCOMES if counts[f"{kind}:{o}"])
-        print(f"    {kind:20s} {parts}")
+        slowest = counts[f"{kind}:slowest_ms"] / 1000
+        print(f"    {kind:20s} {parts}; slowest answer {slowest:.2f} s")
     return 1 if problems else 0
 
 

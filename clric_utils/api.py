@@ -9,8 +9,11 @@ The encoder's ``y_hat`` is the integer decoder's ŷ, so ``decompress_latent(data
 ``compress(...).y_hat`` bit for bit, on any machine and with any thread count.
 
 Every argument is checked before any heavy work (a wrong preset, seed or λ fails in
-milliseconds, not after the VAE pass), and both directions check a memory budget first
-(``memory_budget.py``): a file claiming a huge image is refused before anything is allocated.
+milliseconds, not after the VAE pass), and both directions check a work budget
+(``work_budget.py``) and a memory budget (``memory_budget.py``) first: a file claiming a huge
+image or a huge decoder is refused before anything runs or is allocated. Running out of
+memory anyway (a limit the estimate did not see) is a ``ResourceLimitError``, never a
+traceback from torch or numpy.
 """
 
 from __future__ import annotations
@@ -25,11 +28,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from . import memory_budget
+from . import memory_budget, work_budget
 from .atomic import write_bytes_atomic
 from .bitstream import Header, decode_file, encode_model, parse_header
 from .bitstream.decode import DecodedFile
-from .bitstream.header import smallest_file_bytes
+from .bitstream.header import largest_file_bytes, smallest_file_bytes
 from .bitstream.reading import read_clric_file
 from .bitstream.rules import latent_grid_shapes
 from .codec.arch import DEFAULT_PRESET, ArchConfig, get_preset
@@ -245,6 +248,7 @@ def compress(
     strict: bool = False,
     max_memory: float | None = None,
     distortion: str | LatentMSE | None = None,
+    max_work: float | None = None,
 ) -> EncodeResult:
     """Compress an image (path, H×W×3 uint8 array or 1×3×H×W tensor in [-1, 1]).
 
@@ -263,7 +267,8 @@ def compress(
     ``"latent"`` (plain latent MSE, the paper's), ``"weighted-latent"`` (latent MSE weighted by
     the VAE decoder's per-channel sensitivity, stored with the VAE) or a ``LatentMSE``; None
     (default): ``weighted-latent`` for a VAE that stores its sensitivity (``taef2``), else
-    ``latent``. The file format is the same either way.
+    ``latent``. The file format is the same either way. ``max_work``: the work limit in
+    megapixel-equivalents (``work_budget.py``; default 16): a larger image is refused first.
     """
     device = check_device(device)
     if (lmbda is None) == (target_bpp is None):
@@ -281,6 +286,7 @@ def compress(
     seed = _checked_seed(seed)
     _check_distortion_name(distortion)
     max_memory = memory_budget.check_max_memory(max_memory)
+    max_work = work_budget.check_max_work(max_work)
     # The size first (from a file's header alone), then the VAE, then the budget, and only
     # then the pixels: a bad or too large image fails fast and allocates nothing.
     # (A path's size from its header, an array's here: images.check_image_size both ways.)
@@ -295,23 +301,32 @@ def compress(
         _check_reachable(target_bpp, height, width, str(vae.name), preset, arch)
     memory_budget.check_budget(encode_budget(arch, height, width, vae), max_memory,
                                f"encoding this {width}×{height} image")
-    if x is None:
-        x = _image_tensor(image)
-    latent = vae.encode(x).to("cpu")
-    vae_name = str(vae.name)
-    scaling = float(vae.scaling_factor)
-    if lmbda is not None:
-        result = fit_latent(latent, (height, width), lmbda, preset=preset, effort=effort,
-                            seed=seed, device=device, progress=progress, distortion=loss)
-        return write_fit(result, vae_name, scaling, latent)
+    work_budget.check_work(work_budget.decode_work(arch, height, width), max_work,
+                           f"encoding this {width}×{height} image")
+    with memory_budget.memory_errors(f"encoding this {width}×{height} image"):
+        if x is None:
+            x = _image_tensor(image)
+        latent = vae.encode(x).to("cpu")
+        if lmbda is not None:
+            result = fit_latent(latent, (height, width), lmbda, preset=preset, effort=effort,
+                                seed=seed, device=device, progress=progress, distortion=loss)
+            return write_fit(result, str(vae.name), float(vae.scaling_factor), latent)
+        return _fit_to_target(latent, vae, (height, width), target_bpp, strict, preset, effort,
+                              seed, device, progress, loss)
 
+
+def _fit_to_target(latent, vae, size, target_bpp, strict, preset, effort, seed, device,
+                   progress, loss) -> EncodeResult:
+    """The file whose real rate is closest to ``target_bpp`` (rate control)."""
     from .codec.rate_control import fit_to_target_bpp
+
+    vae_name, scaling = str(vae.name), float(vae.scaling_factor)
 
     def measure_bpp(candidate) -> float:
         return write_fit(candidate, vae_name, scaling).bpp
 
     try:
-        found = fit_to_target_bpp(latent, (height, width), target_bpp, measure_bpp=measure_bpp,
+        found = fit_to_target_bpp(latent, size, target_bpp, measure_bpp=measure_bpp,
                                   strict=strict, preset=preset, effort=effort, seed=seed,
                                   device=device, progress=progress, distortion=loss)
     except ParameterError as error:  # every argument was checked above: the target was missed
@@ -363,13 +378,22 @@ def _checked_target_bpp(target_bpp: float) -> float:
 
 def _check_reachable(target_bpp: float, height: int, width: int, vae_name: str,
                      preset: str | ArchConfig, arch: ArchConfig) -> None:
-    """ParameterError when even an empty file (header and CRC alone) is above ``target_bpp``."""
+    """ParameterError when even an empty file (header and CRC alone) is above ``target_bpp``,
+    or even the largest file the format allows for this preset is below it."""
     preset_name = preset if isinstance(preset, str) else "custom"
-    floor = 8 * smallest_file_bytes(height, width, vae_name, preset_name, arch) / (height * width)
+    pixels = height * width
+    floor = 8 * smallest_file_bytes(height, width, vae_name, preset_name, arch) / pixels
     if target_bpp < floor:
         raise ParameterError(
             f"target {target_bpp:g} bpp cannot be reached: the header alone takes "
             f"{floor:.4g} bpp for a {width}×{height} image; ask for at least that"
+        )
+    ceiling = 8 * largest_file_bytes(height, width, vae_name, preset_name, arch) / pixels
+    if target_bpp > ceiling:
+        raise ParameterError(
+            f"target {target_bpp:g} bpp cannot be reached: with preset {preset_name} a "
+            f"{width}×{height} image's file holds at most {ceiling:.4g} bpp (every value at "
+            "its costliest code); ask for less"
         )
 
 
@@ -394,19 +418,30 @@ def read_header(data: bytes | str | os.PathLike) -> Header:
 
 
 def decompress_latent(
-    data: bytes | str | os.PathLike, max_memory: float | None = None
+    data: bytes | str | os.PathLike, max_memory: float | None = None,
+    max_work: float | None = None,
 ) -> DecodedLatent:
     """Decode ŷ (1×C×h×w) from a ``.clric`` file (bytes or path); no VAE needed.
 
-    ``max_memory``: limit in GB (default: what this machine has available); a file whose
-    claimed size needs more is refused with ResourceLimitError before anything is allocated.
+    ``max_memory``: limit in GB (default: what this machine has available); ``max_work``:
+    limit in megapixel-equivalents (default 16, ``work_budget.py``). A file whose header
+    claims more is refused with ResourceLimitError before anything runs or is allocated.
     """
     max_memory = memory_budget.check_max_memory(max_memory)
+    max_work = work_budget.check_max_work(max_work)
     data = _as_bytes(data)
     header = parse_header(data)
     memory_budget.check_budget(decode_budget(header, image=False), max_memory,
                                _decoding(header))
-    return _decode_latent(data, header)
+    check_decode_work(header, max_work)
+    with memory_budget.memory_errors(_decoding(header)):
+        return _decode_latent(data, header)
+
+
+def check_decode_work(header: Header, max_work: float | None) -> None:
+    """ResourceLimitError when the header's decode work exceeds ``max_work`` (``work_budget``)."""
+    work = work_budget.decode_work(header.arch, header.image_height, header.image_width)
+    work_budget.check_work(work, max_work, _decoding(header))
 
 
 def _decode_latent(data: bytes, header: Header) -> DecodedLatent:
@@ -480,25 +515,30 @@ def decode_pipeline(
     device: str | torch.device = "cpu",
     max_memory: float | None = None,
     on_latent: Callable[[DecodedLatent], None] | None = None,
+    max_work: float | None = None,
 ) -> DecodedImage:
     """The one decoder: file → header → VAE → ŷ → image, each step once.
 
-    The header is parsed (with its CRC) once. The memory its claimed size needs is checked
-    before the VAE is loaded (so a forged size never loads, let alone downloads, a VAE) and
-    once more with the VAE's own cost. ``on_latent`` is called with ŷ before the VAE runs
-    (``clric decode --dump-latent`` saves it there).
+    The header is parsed (with its CRC) once. The work it claims (``max_work``, in
+    megapixel-equivalents) and the memory its claimed size needs are checked before the VAE
+    is loaded (so a forged file never loads, let alone downloads, a VAE), the memory once more
+    with the VAE's own cost. ``on_latent`` is called with ŷ before the VAE runs (``clric
+    decode --dump-latent`` saves it there).
     """
     device = check_device(device)
     max_memory = memory_budget.check_max_memory(max_memory)
+    max_work = work_budget.check_max_work(max_work)
     data = _as_bytes(data)
     header = parse_header(data)
     check_decode_budget(header, None, max_memory)
+    check_decode_work(header, max_work)
     vae = file_vae(header, vae, device)
     check_decode_budget(header, vae, max_memory)
-    latent = _decode_latent(data, header)
-    if on_latent is not None:
-        on_latent(latent)
-    image = vae.decode(latent.y_hat.to(device), header.image_height, header.image_width)
+    with memory_budget.memory_errors(_decoding(header)):
+        latent = _decode_latent(data, header)
+        if on_latent is not None:
+            on_latent(latent)
+        image = vae.decode(latent.y_hat.to(device), header.image_height, header.image_width)
     return DecodedImage(image, latent, vae)
 
 
@@ -507,10 +547,12 @@ def decompress(
     vae: str | FrozenVae | None = None,
     device: str | torch.device = "cpu",
     max_memory: float | None = None,
+    max_work: float | None = None,
 ) -> torch.Tensor:
     """Decode the image (1×3×H×W in [-1, 1]); the VAE named in the file unless ``vae`` is given.
 
     The memory the claimed image size needs (ŷ, the VAE pass, the picture) is checked against
-    ``max_memory`` GB (default: what this machine has available) before anything is decoded.
+    ``max_memory`` GB (default: what this machine has available), and the work it claims
+    against ``max_work`` megapixel-equivalents (default 16), before anything is decoded.
     """
-    return decode_pipeline(data, vae, device, max_memory).image
+    return decode_pipeline(data, vae, device, max_memory, max_work=max_work).image

@@ -5,6 +5,10 @@ folder (same file system, so the final ``os.replace`` is atomic), is flushed and
 then renamed over the target. Readers therefore see the old file or the new one, never a
 mixture, even when two processes save to the same path at once or one is killed mid-write; a
 failed write leaves the previous file untouched and removes its temporary file.
+
+A writer killed outright (``kill -9``, power loss) cannot remove its temporary file. The next
+write to the same folder does: temporaries of our own name pattern (``.NAME.XXXXXXXX.tmp``)
+older than ``STALE_TEMPORARY_S`` are removed; younger ones may belong to a writer still at work.
 """
 
 from __future__ import annotations
@@ -12,9 +16,37 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
+
+#: Age in seconds after which a temporary file of ours is taken for a killed writer's.
+STALE_TEMPORARY_S = 60.0
+#: Names ``atomic_path`` gives its temporaries: ``.`` + target name + 8 random characters.
+_TEMPORARY_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Path]:
+    """Remove our temporaries in ``folder`` older than STALE_TEMPORARY_S; return them."""
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMPORARY_NAME.match(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and (
+                    now - entry.stat(follow_symlinks=False).st_mtime > STALE_TEMPORARY_S):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # gone meanwhile, or not ours to remove: leave it
+            continue
+    return removed
 
 
 def _fsync_folder(folder: Path) -> None:
@@ -43,6 +75,7 @@ def atomic_path(path: str | os.PathLike, overwrite: bool = True) -> Iterator[Pat
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent)
     descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(descriptor)
     temporary = Path(name)

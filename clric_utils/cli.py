@@ -1,7 +1,8 @@
 """The ``clric`` command: one sub-command per module in ``clric_utils.commands``.
 
 Every expected failure (bad input, missing weights, corrupted file) is a ``ClricError``; it is
-printed as one line on stderr with exit code 2, never as a traceback. Warnings are printed as
+printed as one line on stderr with exit code 2, never as a traceback; so is running out of
+memory anywhere (torch's, numpy's or PIL's allocation failures). Warnings are printed as
 one line each (``clric encode: warning: …``), and Ctrl-C at any moment — even while torch is
 still being imported — ends with one line and exit code 130.
 """
@@ -17,6 +18,7 @@ import warnings
 from collections.abc import Iterator
 
 from .errors import ClricError
+from .memory_budget import is_allocation_failure, out_of_memory
 
 #: Sub-command name → module in ``clric_utils.commands`` defining ``add_arguments`` and ``run``.
 COMMANDS = {
@@ -66,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
             return int(args.run(args) or 0)
     except ClricError as error:
         print(f"{name}: error: {error}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as error:
+        if not is_allocation_failure(error):
+            raise
+        print(f"{name}: error: {out_of_memory(name, error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)

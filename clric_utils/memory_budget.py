@@ -6,7 +6,8 @@ and an honest 100-megapixel photo is large too. Before anything is allocated, th
 one clear ``ResourceLimitError``, when that exceeds the limit: by default the smaller of
 ``DEFAULT_MAX_MEMORY_GB`` (4 GB: a 24-megapixel photo is estimated at 3.2 GB to encode and
 2.6 GB to decode with the ``paper`` preset and ``house``) and the memory available
-on this machine (``MemAvailable``, and the control group's limit on Linux); otherwise the
+on this machine (``MemAvailable``, the control group's limit and the address-space limit of
+``ulimit -v`` on Linux); otherwise the
 ``max_memory`` the caller gives (``--max-memory`` on the command line, in GB), which can raise
 or lower the limit.
 
@@ -27,8 +28,10 @@ decoder's side under an address-space cap.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 
 from .errors import ParameterError, ResourceLimitError
 
@@ -83,9 +86,28 @@ def _cgroup_available() -> int | None:
     return None
 
 
+def _address_space_available() -> int | None:
+    """Bytes left under this process's address-space limit (``ulimit -v``; None: no limit)."""
+    try:
+        import resource
+
+        limit = resource.getrlimit(resource.RLIMIT_AS)[0]
+        if limit == resource.RLIM_INFINITY:
+            return None
+        with open("/proc/self/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmSize:"):
+                    return max(0, limit - int(line.split()[1]) * 1024)
+    except (ImportError, OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation here (None if unknown)."""
-    known = [value for value in (_meminfo_available(), _cgroup_available()) if value is not None]
+    """Bytes of memory available to a new allocation here (None if unknown): the least of
+    the machine's, the control group's and the address space's (``ulimit -v``) headroom."""
+    known = [value for value in (_meminfo_available(), _cgroup_available(),
+                                 _address_space_available()) if value is not None]
     return min(known) if known else None
 
 
@@ -153,6 +175,43 @@ def check_budget(needed: int, max_memory: float | None, what: str) -> None:
             f"({_size(limit)}); pass --max-memory {math.ceil(needed / GB)} (max_memory= in "
             "Python) to try anyway"
         )
+
+
+#: Texts of allocation failures that torch raises as RuntimeError (CPU and CUDA allocators).
+_TORCH_ALLOCATION_FAILURES = ("can't allocate memory", "DefaultCPUAllocator", "out of memory")
+
+
+def is_allocation_failure(error: BaseException) -> bool:
+    """Whether ``error`` says that memory could not be allocated (numpy, PIL, torch)."""
+    if isinstance(error, MemoryError):
+        return not isinstance(error, ResourceLimitError)
+    if isinstance(error, RuntimeError):  # torch.OutOfMemoryError is a RuntimeError too
+        return any(text in str(error) for text in _TORCH_ALLOCATION_FAILURES)
+    return False
+
+
+@contextlib.contextmanager
+def memory_errors(what: str) -> Iterator[None]:
+    """Turn an allocation failure inside the block into one ResourceLimitError naming ``what``.
+
+    The budgets above are estimates; a machine with less memory than it reports, a process
+    under ``ulimit -v`` or a GPU shared with others can still fail an allocation. That is a
+    resource problem, never a corrupted file nor a traceback from inside torch or numpy.
+    """
+    try:
+        yield
+    except BaseException as error:
+        if not is_allocation_failure(error):
+            raise
+        raise out_of_memory(what, error) from None
+
+
+def out_of_memory(what: str, error: BaseException) -> ResourceLimitError:
+    """The one error (and message) of an allocation failure while doing ``what``."""
+    return ResourceLimitError(
+        f"{what} ran out of memory ({type(error).__name__}); free memory, use a smaller "
+        "image, or lower --max-memory so that the budget refuses it up front"
+    )
 
 
 def _size(n_bytes: int) -> str:

@@ -82,3 +82,32 @@ def test_no_overwrite_keeps_a_file_created_meanwhile(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["x.clric"]
     write_bytes_atomic(tmp_path / "y.clric", b"new", overwrite=False)
     assert (tmp_path / "y.clric").read_bytes() == b"new"
+
+
+def test_next_write_removes_a_killed_writers_stale_temporary(tmp_path):
+    """A temporary left by ``kill -9`` is removed by the next write to the folder once it is
+    older than a minute; younger temporaries and files of other names are left alone."""
+    from clric_utils.atomic import STALE_TEMPORARY_S
+
+    path = tmp_path / "file.clric"
+    writer = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(path), "7"],
+                              stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline().strip() == "ready"
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".file.clric.*.tmp")) and time.monotonic() < deadline:
+        time.sleep(0.01)  # until the writer has created its temporary
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    (stale,) = tmp_path.glob(".file.clric.*.tmp")
+    fresh = tmp_path / ".other.clric.abcd1234.tmp"
+    fresh.write_bytes(b"a writer at work")
+    unrelated = tmp_path / ".notes.tmp"
+    unrelated.write_bytes(b"not ours")
+    old = time.time() - STALE_TEMPORARY_S - 1
+    for left in (stale, unrelated):
+        os.utime(left, (old, old))
+    write_bytes_atomic(tmp_path / "next.png", b"next")
+    assert not stale.exists()
+    assert fresh.exists() and unrelated.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".notes.tmp", ".other.clric.abcd1234.tmp", "next.png"]

@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from test_cli import REPO, _one_line_error_in_process, run_main  # noqa: E402
 
 from clric_utils.vae.registry import house_dir  # noqa: E402
@@ -82,6 +83,39 @@ def test_unreachable_target_is_an_error_naming_the_closest_rate(capsys, tmp_path
     line = _one_line_error_in_process(code, err)
     assert "1e-06" in line and "bpp" in line and "cannot be reached" in line
     assert not output.exists()
+
+
+def test_target_above_the_formats_ceiling_is_refused_before_fitting(capsys, tmp_path,
+                                                                     random_png, monkeypatch):
+    """--target-bpp 100: no file of the preset can hold that many bits; no fit is tried."""
+    import clric_utils.codec.rate_control as rate_control
+
+    monkeypatch.setattr(rate_control, "fit_to_target_bpp",
+                        lambda *a, **k: pytest.fail("a fit was started"))
+    output = tmp_path / "x.clric"
+    code, _, err = run_main(capsys, "encode", str(random_png), "-o", str(output), "--vae", "tiny",
+                            "--target-bpp", "100", *QUICK)
+    line = _one_line_error_in_process(code, err)
+    assert "target 100 bpp cannot be reached" in line and "at most" in line
+    assert not output.exists()
+
+
+def test_largest_file_bound_holds_for_wild_files():
+    """Correctly coded files of random grids (spans up to 2047) and weights stay under the
+    bound that refuses unreachable targets, for every 4-channel preset."""
+    from forge_clric import forge_model_file
+
+    from clric_utils.bitstream.header import largest_file_bytes
+    from clric_utils.codec.arch import PRESETS, get_preset
+
+    rng = np.random.default_rng(5)
+    checked = 0
+    for preset in sorted(PRESETS) * 4:
+        data = forge_model_file(64, 96, rng, preset, "tiny", 1.5332)
+        if data is not None:
+            assert len(data) <= largest_file_bytes(64, 96, "tiny", preset, get_preset(preset))
+            checked += 1
+    assert checked >= 8
 
 
 def test_missed_target_needs_best_effort(capsys, tmp_path, random_png):

@@ -23,6 +23,7 @@ from clric_utils.commands import plot as plot_command
 from clric_utils.errors import ClricError, ParameterError
 from clric_utils.evaluation.contenders import LatentQuantCodec, VaeOnlyCodec, make_codec
 from clric_utils.evaluation.plots import plot_rd
+from clric_utils.evaluation.rows import PROVENANCE
 from clric_utils.evaluation.summary import bd_rate_table, mean_table
 from clric_utils.evaluation.sweep import COLUMNS, run_sweep
 from clric_utils.paths import KODAK_ENV, TORCHVISION_WEIGHTS_ENV
@@ -320,11 +321,12 @@ def test_clric_plot_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         for step, quality in enumerate((5, 10, 20, 40)):
             bpp = scale * 0.1 * 2**step
             rows.append({"image": "a.png", "codec": codec, "vae": "none", "parameter": quality,
-                         "bytes": bpp * 1000, "bpp": bpp, "psnr": 25 + 3 * step})
+                         "bytes": bpp * 1000, "bpp": bpp, "psnr": 25 + 3 * step,
+                         "encode_s": 0.0, "decode_s": 0.0})
     frame = pd.DataFrame(rows)
     for name in COLUMNS:
-        if name not in frame:
-            frame[name] = math.nan
+        if name not in frame:  # as the sweep writes them: provenance "none", metrics NaN
+            frame[name] = "none" if name in PROVENANCE else math.nan
     frame[list(COLUMNS)].to_csv(tmp_path / "set.csv", index=False)
     assert main(["plot", "--results", str(tmp_path / "set.csv"), "--out", str(tmp_path / "fig"),
                  "--metrics", "psnr"]) == 0
@@ -353,7 +355,7 @@ def test_bd_rate_table_reports_no_overlap_below_the_rule() -> None:
 
 
 def test_sweep_refuses_a_csv_without_provenance(crops: list[Path], tmp_path: Path) -> None:
-    from clric_utils.evaluation.sweep import COLUMNS_0_1
+    from clric_utils.evaluation.rows import COLUMNS_0_1
 
     out = tmp_path / "old.csv"
     out.write_text(",".join(COLUMNS_0_1) + "\n")
@@ -383,7 +385,7 @@ def test_changing_preset_or_effort_computes_new_rows(tmp_path: Path) -> None:
     assert len(frame) == 3
     assert list(frame["preset"]) == ["paper", "lite", "lite"]
     assert list(frame["effort"]) == ["fast", "fast", "medium"]
-    assert set(frame["seed"]) == {0}
+    assert set(frame["seed"]) == {"0"}  # provenance is text
     assert set(frame["vae_weights"]) == {vae.weights_sha256}
     import clric_utils
 

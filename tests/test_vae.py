@@ -66,7 +66,8 @@ def fresh_vae_cache():
 
 
 def test_registry_names():
-    assert set(VAE_NAMES) == {"sd", "sd-in", "sdxl", "taesd", "taesdxl", "house", "taef2", "tiny"}
+    assert set(VAE_NAMES) == {"sd", "sd-in", "sdxl", "taesd", "taesdxl", "house", "taef2",
+                              "taef2-c4", "tiny"}
     assert VAES["taef2"].kind == "taef2" and VAES["taef2"].scaling_factor == 1.0
     assert VAES["sd"].repo_id == "stabilityai/sd-vae-ft-mse"
     assert VAES["sd"].scaling_factor == 0.18215

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ClricFormatError
+from ..memory_budget import is_allocation_failure
 from .fixed_point import IntegerNetworks, integer_decoder_y_hat, networks_from_values
 from .grids_coding import decode_grids
 from .header import Header, parse_header
@@ -53,6 +54,8 @@ def decode_file(data: bytes, header: Header | None = None) -> DecodedFile:
     except (KeyboardInterrupt, SystemExit, GeneratorExit):
         raise
     except BaseException as error:  # noqa: BLE001 - constriction panics are BaseExceptions
+        if is_allocation_failure(error):  # the machine's memory, not the file: said as such
+            raise
         # constriction reports invalid data as ValueError or AssertionError (and a Rust panic
         # as pyo3's PanicException); fixed-point overflow is an ArithmeticError. Anything else
         # would be a decoder bug, but no file may crash a caller with an unexpected type.

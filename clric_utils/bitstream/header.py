@@ -19,6 +19,7 @@ from ..codec.arch import ArchConfig, SynthesisLayer
 from ..errors import ClricFormatError
 from .rules import (
     CHANNEL_LIMITS,
+    CODER_FLUSH_BYTES,
     CRC_BYTES,
     EXPONENT_MAX,
     EXPONENT_MIN,
@@ -27,6 +28,7 @@ from .rules import (
     MAX_CHANNELS,
     MAX_GRID_RANGE,
     MAX_GRID_VALUE,
+    MAX_GRID_VALUE_BITS,
     MAX_KERNEL,
     MAX_LEVELS,
     MAX_PARAMETERS,
@@ -35,6 +37,7 @@ from .rules import (
     MAX_SIDE,
     MAX_STRING,
     MAX_SYNTHESIS_LAYERS,
+    MAX_WEIGHT_BITS,
     MAX_WEIGHT_MAGNITUDE,
     MAX_WEIGHT_SCALE,
     MIN_SCALING_FACTOR,
@@ -264,6 +267,36 @@ def smallest_file_bytes(
         [WeightGroup(network, kind, 1.0, 0) for network, kind in groups], [(0, 0)] * len(shapes),
     )
     return len(pack_header(header)) + CRC_BYTES
+
+
+def largest_file_bytes(height: int, width: int, vae_name: str, preset: str,
+                       arch: ArchConfig) -> int:
+    """An upper bound on the bytes of any file for these settings.
+
+    Every grid value and parameter at its costliest code, and the header with every field at
+    its widest. No fit can give a larger file, so a target rate above ``8 · this / (H · W)``
+    is out of reach (the rate control refuses it before fitting).
+    """
+    shapes = latent_grid_shapes(height, width, arch.n_levels)
+    layout = parameter_layout(arch, len(shapes))
+    channels = level_channels(arch, len(shapes))
+    n_values = sum(c * h * w for c, (h, w) in zip(channels, shapes, strict=True))
+    n_parameters = sum(spec.size for spec in layout)
+
+    def payload_bytes(bits: int) -> int:
+        return 4 * math.ceil(bits / 32) + CODER_FLUSH_BYTES
+
+    weights = payload_bytes(MAX_WEIGHT_BITS * n_parameters)
+    grids = payload_bytes(MAX_GRID_VALUE_BITS * n_values)
+    header = Header(
+        height, width, vae_name, 1.0, preset, arch, 1.0, 0.0,
+        {network: (EXPONENT_MAX, EXPONENT_MAX) for network in NETWORKS},
+        [WeightGroup(network, kind, 1.0, MAX_WEIGHT_MAGNITUDE)
+         for network, kind in coding_groups(layout)],
+        [(-MAX_GRID_VALUE, -MAX_GRID_VALUE + MAX_GRID_RANGE - 1)] * len(shapes),
+        weights_bytes=weights, grids_bytes=grids,
+    )
+    return len(pack_header(header)) + weights + grids + CRC_BYTES
 
 
 def finish_file(header_blob: bytes, weights: bytes, grids: bytes) -> bytes:

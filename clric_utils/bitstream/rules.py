@@ -92,6 +92,10 @@ PROBABILITY_FLOOR = 2.0**-16
 WEIGHT_PROBABILITY_FLOOR = 2.0**-24
 GRID_FLOOR = 1 << (PMF_BITS - 16)  # the same floors in 2^-PMF_BITS units
 WEIGHT_FLOOR = 1 << (PMF_BITS - 24)
+#: Most bits one grid value or one network parameter can cost: every symbol has probability
+#: at least PROBABILITY_FLOOR or WEIGHT_PROBABILITY_FLOOR, plus a bit for the range coder's
+#: rounding; and the bytes each payload's coder flushes at its end (two 32-bit words).
+MAX_GRID_VALUE_BITS, MAX_WEIGHT_BITS, CODER_FLUSH_BYTES = 17, 25, 8
 #: Widest symbol range of one grid level (max − min + 1): bounds tables and decoder work.
 MAX_GRID_RANGE = 2048
 #: Largest |n| of a coded network parameter (bounds the weights' categorical model; below

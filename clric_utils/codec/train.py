@@ -271,7 +271,7 @@ def fit(
     Returns:
         A FitResult whose model has quantized networks and the best grids found.
     """
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     lmbda = validate_lambda(lmbda)
     distortion = LATENT_MSE if distortion is None else distortion
@@ -301,8 +301,8 @@ def fit(
             started = True
         generator = torch.Generator(device=device).manual_seed(seed)
         history: list[dict] = []
-        bar = tqdm(total=plan.total_iterations, desc=f"fit λ={lmbda:g}", disable=not progress,
-                   leave=False, dynamic_ncols=True)
+        bar = progress_bar(total=plan.total_iterations, desc=f"fit λ={lmbda:g}",
+                           disable=not progress, leave=False, dynamic_ncols=True)
         trainer = _Trainer(model, latent, lmbda, n_pixels, generator, hyperparameters, bar,
                            history, distortion)
         hp = hyperparameters

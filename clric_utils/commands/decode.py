@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory", type=float, default=None, metavar="GB",
                         help="memory limit in GB (default: what this machine has available); "
                              "a file whose image needs more is refused before decoding")
+    parser.add_argument("--max-work", type=float, default=None, metavar="MP",
+                        help="decode-work limit, as the work of an image of MP megapixels coded "
+                             "with the heaviest preset (default 16); more is refused up front")
     # Hidden: save the decoded ŷ (float32 .npy) to check bit-exactness across processes.
     parser.add_argument("--dump-latent", default=None, help=argparse.SUPPRESS)
 
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
         save_npy(args.dump_latent, latent.y_hat.numpy(), overwrite=args.force)
 
     decoded = decode_pipeline(read_clric_file(args.input), args.vae, args.device,
-                              args.max_memory, on_latent=dump if args.dump_latent else None)
+                              args.max_memory, on_latent=dump if args.dump_latent else None,
+                              max_work=args.max_work)
     save_png_output(output, decoded.image, overwrite=args.force)
     header = decoded.latent.header
     print(f"{output}: {header.image_width}×{header.image_height} decoded with {decoded.vae.name}")

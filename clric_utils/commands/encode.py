@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-memory", type=float, default=None, metavar="GB",
                         help="memory limit in GB (default: what this machine has available); "
                              "an image needing more is refused before any work")
+    parser.add_argument("--max-work", type=float, default=None, metavar="MP",
+                        help="decode-work limit, as the work of an image of MP megapixels coded "
+                             "with the heaviest preset (default 16); more is refused up front")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     # Hidden, for tests: a short effort of N gradient steps in all (codec.schedule.short_effort).
     parser.add_argument("--iterations", type=int, default=None, help=argparse.SUPPRESS)
@@ -86,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         args.input, vae=args.vae, lmbda=lmbda, target_bpp=args.target_bpp, preset=args.preset,
         effort=effort, seed=args.seed, device=args.device, progress=not args.quiet,
         strict=not args.best_effort, max_memory=args.max_memory, distortion=args.distortion,
+        max_work=args.max_work,
     )
     save_bytes(output, result.data, overwrite=args.force)
     if args.dump_latent:

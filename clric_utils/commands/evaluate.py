@@ -2,9 +2,10 @@
 
 Writes one CSV row per image × codec × parameter (columns: image, codec, vae, parameter,
 bytes, bpp, psnr, ms_ssim, lpips_alex, lpips_vgg, dists, encode_s, decode_s). Rerunning with
-the same --out skips the rows already there, so an interrupted run resumes. The rows are
-computed as Dask tasks: on a local cluster (one worker process per core), or on an existing
-cluster with --scheduler (see "Running on a cluster" in the README).
+the same --out skips the rows already there, so an interrupted run resumes; damaged rows (a
+line cut by a kill, a field that is not a number) are first moved to OUT.bak and computed
+again. The rows are computed as Dask tasks: on a local cluster (one worker process per
+core), or on an existing cluster with --scheduler (see "Running on a cluster" in the README).
 
 Examples:
   clric eval --codec jpeg webp --max-images 4 --out results/baselines.csv
@@ -17,6 +18,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -167,26 +169,39 @@ def collect_images(sources: list[Path] | None, max_images: int | None = None) ->
 
 
 def parse_params(tokens: list[str] | None, codecs: list[str]) -> dict[str, list[float]] | None:
-    """``--params`` tokens → {codec: grid}; bare numbers become key ``"*"`` (all other codecs)."""
+    """``--params`` tokens → {codec: grid}; bare numbers become key ``"*"`` (all other codecs).
+
+    Every value must be a finite number (no empty value, ``nan`` or ``inf``): ParameterError.
+    """
     if not tokens:
         return None
 
-    def numbers(text: str) -> list[float]:
-        try:
-            return [float(v) for v in text.split(",") if v]
-        except ValueError:
-            raise ParameterError(f"--params: cannot read numbers in {text!r}") from None
-
     grids: dict[str, list[float]] = {}
     for token in tokens:
-        if "=" in token:
-            name, values = token.split("=", 1)
-            if name not in codecs:
-                raise ParameterError(f"--params names codec {name!r}, which is not in --codec")
-            grids[name] = numbers(values)
+        name, values = token.split("=", 1) if "=" in token else (None, token)
+        if name is not None and name not in codecs:
+            raise ParameterError(f"--params names codec {name!r}, which is not in --codec")
+        numbers = [_finite_number(value, token) for value in values.split(",")]
+        if name is None:
+            grids.setdefault("*", []).extend(numbers)
         else:
-            grids.setdefault("*", []).extend(numbers(token))
+            grids[name] = numbers
     return grids
+
+
+def _finite_number(item: str, token: str) -> float:
+    """One value of the ``--params`` token ``token``; ParameterError if it is empty, not a
+    number, NaN or infinite."""
+    example = "give numbers such as 10,20 or CODEC=10,20"
+    if not item.strip():
+        raise ParameterError(f"--params: empty value in {token!r}; {example}")
+    try:
+        value = float(item)
+    except ValueError:
+        raise ParameterError(f"--params: cannot read numbers in {token!r}; {example}") from None
+    if not math.isfinite(value):
+        raise ParameterError(f"--params: {item!r} in {token!r} is not a finite number; {example}")
+    return value
 
 
 def choose_scheduler(scheduler: str | None, workers: int | None) -> str | None:

@@ -1,4 +1,4 @@
-"""Describe a .clric file: size, rate, VAE, architecture (reads the header only)."""
+"""Describe a .clric file: size, rate, VAE, architecture, decode work (reads the header only)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import json
 
 from ..bitstream.header import Header
 from ..codec.macs import decoder_macs
+from ..work_budget import DEFAULT_MAX_WORK_MP, decode_work
 
 
 def describe(header: Header) -> dict:
@@ -42,7 +43,25 @@ def describe(header: Header) -> dict:
     }
     info["mac_per_pixel"] = decoder_macs(arch, header.image_height, header.image_width
                                          ).per_pixel()["total"]
+    info["decode_work"] = work_description(header)
     return info
+
+
+def work_description(header: Header) -> dict:
+    """The decode's cost from the header: f_ψ's MACs, the VAE's (when it is a known one), and
+    the work in megapixel-equivalents against the default limit (``work_budget.py``)."""
+    from ..vae.registry import VAES
+
+    work = decode_work(header.arch, header.image_height, header.image_width)
+    spec = VAES.get(header.vae_name)
+    vae_mac = spec.decoder_mac_per_pixel if spec is not None else 0.0
+    return {
+        "f_psi_gmac": work.f_psi_macs / 1e9,
+        "vae_mac_per_pixel": vae_mac or None,
+        "vae_gmac": work.vae_macs(vae_mac) / 1e9 if vae_mac else None,
+        "megapixel_equivalents": work.megapixels,
+        "default_limit": DEFAULT_MAX_WORK_MP,
+    }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +93,17 @@ def run(args: argparse.Namespace) -> int:
         f"decoder     {arch['n_levels']} levels ({info['n_grids']} grids), ARM "
         f"{arch['arm_context']} ctx × {arch['arm_hidden_layers']} layers, "
         f"synthesis {arch['synthesis']}, {mac:.1f} MAC/pixel",
+        _work_line(info["decode_work"]),
     ]
     print("\n".join(lines))
     return 0
+
+
+def _work_line(work: dict) -> str:
+    """The ``work`` line of ``clric info``."""
+    vae = (f"VAE decoder {work['vae_gmac']:.3g} GMAC" if work["vae_gmac"] is not None
+           else "VAE decoder unknown (not a built-in VAE)")
+    verdict = "within" if work["megapixel_equivalents"] <= work["default_limit"] else "ABOVE"
+    return (f"work        f_ψ {work['f_psi_gmac']:.3g} GMAC, {vae}; "
+            f"{work['megapixel_equivalents']:.3g} megapixel-equivalents, {verdict} the "
+            f"default limit of {work['default_limit']:g} (--max-work)")

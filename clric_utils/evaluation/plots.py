@@ -26,14 +26,21 @@ METRIC_LABELS = {
 
 
 def load_results(source: pd.DataFrame | str | Path | Iterable[str | Path]) -> pd.DataFrame:
-    """A results table from a DataFrame, one CSV, or several CSVs (concatenated)."""
+    """A results table from a DataFrame, one CSV, or several CSVs (concatenated).
+
+    Only the valid rows of a CSV count (:func:`~.results_file.load_valid_rows`): damaged ones
+    are left out with one warning per file, which is not changed; a CSV with no valid row left
+    raises ClricError.
+    """
     if isinstance(source, pd.DataFrame):
         return source
+    from .results_file import load_valid_rows  # imports torch (the sweep's columns): on demand
+
     paths = [Path(source)] if isinstance(source, (str, Path)) else [Path(p) for p in source]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing or not paths:
         raise ClricError(f"no results CSV at {', '.join(missing) or '(none given)'}")
-    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+    return pd.concat([load_valid_rows(p) for p in paths], ignore_index=True)
 
 
 #: The columns that tell one rate-distortion curve from another (``preset`` and ``effort``

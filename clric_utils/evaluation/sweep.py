@@ -6,6 +6,11 @@ row's key is its image, codec, VAE and parameter plus its provenance: the CLRIC 
 and seed, the SHA-256 of the VAE's weights and the package version. Changing any of them makes
 the sweep compute new rows instead of taking old ones for done.
 
+Before any work the CSV is checked row by row (:mod:`.results_file`): damaged rows (a line cut
+by a kill, a field that is not a number, binary data…) are moved to ``<name>.bak``, the file
+is rewritten atomically without them, and they are computed again; nothing is ever appended to
+a damaged file, and the returned table holds valid rows only.
+
 The rows are computed as Dask tasks, on a local cluster or an existing one
 (:mod:`.cluster`, :mod:`.dask_tasks`); this process alone writes the CSV.
 """
@@ -13,6 +18,7 @@ The rows are computed as Dask tasks, on a local cluster or an existing one
 from __future__ import annotations
 
 import csv
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
@@ -20,21 +26,15 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from ..devices import check_device
-from ..errors import ClricError, ImageReadError, ParameterError
+from ..errors import ImageReadError, ParameterError
 from ..metrics.quality import METRIC_NAMES
+from ..progress import progress_bar
 from .cluster import dashboard_link, dask_client, default_workers
 from .contenders import Codec, make_codec
-from .rows import (
-    COLUMNS,
-    COLUMNS_0_1,
-    PROVENANCE,
-    codec_provenance,
-    load_sweep_vae,
-    vae_label,
-)
+from .results_file import RATELESS_CODECS, load_valid_rows, repair_results_file
+from .rows import COLUMNS, PROVENANCE, codec_provenance, load_sweep_vae, vae_label
 
 Key = tuple[str, ...]
 
@@ -45,26 +45,6 @@ def row_key(row: Mapping[str, Any]) -> Key:
         str(row["image"]), str(row["codec"]), str(row["vae"]), repr(float(row["parameter"])),
         *(str(row[name]) for name in PROVENANCE),
     )
-
-
-def read_done_keys(out_csv: Path) -> set[Key]:
-    """Keys of the rows already in ``out_csv`` (empty if the file does not exist)."""
-    if not out_csv.is_file() or out_csv.stat().st_size == 0:
-        return set()
-    with out_csv.open(newline="") as handle:
-        reader = csv.DictReader(handle)
-        if tuple(reader.fieldnames or ()) == COLUMNS_0_1:
-            raise ClricError(
-                f"{out_csv} was written by clric-utils 0.1, without the provenance columns "
-                f"({', '.join(PROVENANCE)}) that decide which rows can be reused; write to a "
-                "new file"
-            )
-        if tuple(reader.fieldnames or ()) != COLUMNS:
-            raise ClricError(
-                f"{out_csv} has columns {reader.fieldnames}, expected {list(COLUMNS)}; "
-                "write to a new file"
-            )
-        return {row_key(row) for row in reader}
 
 
 def is_sweep_csv(path: Path | str) -> bool:
@@ -101,6 +81,56 @@ def _grids(
     return grids
 
 
+def _check_arguments(
+    paths: Sequence[Path],
+    workers: int | None,
+    metrics: Sequence[str],
+    parameters: Mapping[str, Sequence[float]] | Sequence[float] | None,
+) -> None:
+    """Refuse missing images, image names with line breaks, bad workers, metrics, parameters."""
+    for path in paths:
+        if not path.is_file():
+            raise ImageReadError(f"image not found: {path}")
+        if "\n" in path.name or "\r" in path.name:
+            raise ImageReadError(f"{path!r}: the CSV holds one row per line and rows are keyed "
+                                 "by file name, so rename the image without its line break")
+    if workers is not None and workers < 1:
+        raise ParameterError(f"workers must be ≥ 1, got {workers}")
+    unknown = [name for name in metrics if name not in METRIC_NAMES]
+    if unknown:
+        raise ParameterError(f"unknown metrics {unknown}; choose from {', '.join(METRIC_NAMES)}")
+    _check_parameters(parameters)
+
+
+def _check_parameters(
+    parameters: Mapping[str, Sequence[float]] | Sequence[float] | None,
+) -> None:
+    """Refuse grid values that are not finite numbers (a NaN parameter would key no row)."""
+    grids = parameters.values() if isinstance(parameters, Mapping) else [parameters or ()]
+    for value in (value for grid in grids for value in grid):
+        try:
+            finite = math.isfinite(float(value))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise ParameterError(f"parameter {value!r} is not a finite number; give numbers "
+                                 "such as 10 or 0.5")
+
+
+def _rateless_codecs(codecs: Sequence[str | Codec]) -> frozenset[str]:
+    """Names of the codecs whose rows have NaN bytes and bpp: registered ones, given objects."""
+    return RATELESS_CODECS.union(
+        c.name for c in codecs if not isinstance(c, str) and not c.measures_rate
+    )
+
+
+def _valid_keys(out_csv: Path, rateless_codecs: frozenset[str]) -> set[Key]:
+    """Keys of the valid rows of ``out_csv``, after moving its damaged rows to ``<name>.bak``
+    (they are then computed again; nothing is ever appended to a damaged file)."""
+    rows = repair_results_file(out_csv, rateless_codecs).rows
+    return {row_key(row) for row in rows.to_dict("records")}
+
+
 def _csv_value(value: Any) -> Any:
     """Floats written with full precision (``nan``/``inf`` as pandas reads them)."""
     return repr(float(value)) if isinstance(value, float) else value
@@ -120,7 +150,7 @@ def run_sweep(
     scheduler: str | None = None,
     worker_timeout: float | None = None,
 ) -> pd.DataFrame:
-    """Evaluate every image × codec × parameter not yet in ``out_csv``; return the whole CSV.
+    """Evaluate every image × codec × parameter not yet in ``out_csv``; return its valid rows.
 
     ``codecs`` are registry names or codec objects; ``vae_name`` is a name for
     :func:`clric_utils.vae.load_vae` or an already loaded VAE object (objects are pickled to
@@ -138,18 +168,19 @@ def run_sweep(
 
     Rows are resumed by (image, codec, vae, parameter) and their provenance (CLRIC preset,
     effort and seed, the VAE's weights hash, the package version): a run with other settings
-    adds rows beside the old ones. Metrics are not part of the key.
+    adds rows beside the old ones. Metrics are not part of the key. Damaged rows of ``out_csv``
+    are first moved to ``<name>.bak`` (one line on stderr says so) and computed again
+    (:func:`~clric_utils.evaluation.results_file.repair_results_file`).
     """
     if not scheduler:
         device = str(check_device(device))  # an existing cluster's workers check their own
     paths = [Path(p) for p in images]
-    for path in paths:
-        if not path.is_file():
-            raise ImageReadError(f"image not found: {path}")
-    if workers is not None and workers < 1:
-        raise ParameterError(f"workers must be ≥ 1, got {workers}")
+    _check_arguments(paths, workers, metrics, parameters)
     names = [c if isinstance(c, str) else c.name for c in codecs]
     options = dict(codec_options or {})
+    out_csv = Path(out_csv)
+    rateless = _rateless_codecs(codecs)
+    done = _valid_keys(out_csv, rateless)  # before any work: the CSV may be damaged
 
     # Built here, on the CPU, although the workers compute the rows: fails fast on unavailable
     # codecs and gives the grids, the vae labels and the provenance of the resume keys.
@@ -162,9 +193,7 @@ def run_sweep(
     labels = {codec.name: vae_label(codec, vae, vae_name) for codec in built}
     provenance = {codec.name: codec_provenance(codec, vae) for codec in built}
 
-    out_csv = Path(out_csv)
     out_csv.parent.mkdir(parents=True, exist_ok=True)
-    done = read_done_keys(out_csv)
     jobs = [
         (path, codec.name, float(p))
         for path in paths
@@ -181,7 +210,8 @@ def run_sweep(
     with (
         cluster or nullcontext() as client,  # first: an unusable cluster leaves no CSV behind
         out_csv.open("a", newline="") as handle,
-        tqdm(total=total, initial=total - len(jobs), disable=not progress, desc="eval") as bar,
+        progress_bar(total=total, initial=total - len(jobs), disable=not progress,
+                     desc="eval") as bar,
     ):
         writer = csv.DictWriter(handle, fieldnames=COLUMNS)
         if new_file:
@@ -204,4 +234,4 @@ def run_sweep(
                 {name: (labels[name], provenance[name]) for name in names},
             )  # fmt: skip
             compute_rows(client, setup, jobs, write)
-    return pd.read_csv(out_csv)
+    return load_valid_rows(out_csv, rateless)

@@ -60,8 +60,9 @@ class FrozenVae:
         from diffusers import AutoencoderKL, AutoencoderTiny
 
         from .taef2 import Taef2
+        from .taef2_c4 import Taef2C4
 
-        if isinstance(model, (AutoencoderTiny, Taef2)):  # Taef2 has AutoencoderTiny's interface
+        if isinstance(model, (AutoencoderTiny, Taef2, Taef2C4)):  # AutoencoderTiny's interface
             self.kind = "tiny"
             stages = len(model.config.encoder_block_out_channels)
         elif isinstance(model, AutoencoderKL):

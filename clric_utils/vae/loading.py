@@ -7,7 +7,9 @@ with a ``vae/config.json``), a folder holding TAEF2's two official files, or a H
 
 ``taef2`` is looked for in ``$CLRIC_MODELS_DIR/taef2``, then in the package (where it ships),
 then in ``~/.cache/clric/taef2``, and downloaded there from its official URLs (SHA-256
-checked) unless ``HF_HUB_OFFLINE`` is set. Lookup order for Hugging Face weights:
+checked) unless ``HF_HUB_OFFLINE`` is set. ``taef2-c4`` takes its own file from
+``$CLRIC_MODELS_DIR/taef2-c4``, else from the package, and TAEF2's from wherever ``taef2`` is.
+Lookup order for Hugging Face weights:
 
 1. ``$CLRIC_MODELS_DIR/<short name>``, ``$CLRIC_MODELS_DIR/<org>--<name>``,
    ``$CLRIC_MODELS_DIR/<name>`` (each either the VAE folder or a folder holding ``<subfolder>/``);
@@ -35,7 +37,7 @@ from ..devices import check_device
 from ..errors import MissingWeightsError, ParameterError
 from ..paths import MODELS_ENV, env_path
 from .latents import FrozenVae
-from .registry import TAEF2_DIR, VAE_NAMES, VAES, VaeSpec, house_dir, spec_for_repo
+from .registry import TAEF2_C4_DIR, TAEF2_DIR, VAE_NAMES, VAES, VaeSpec, house_dir, spec_for_repo
 from .taef2 import TAEF2_COMMIT, TAEF2_SHA256, TAEF2_URL, download_hint, is_taef2_folder, load_taef2
 from .tiny import build_tiny_vae
 
@@ -283,12 +285,12 @@ def _load_taef2_folder(folder: Path, name: str, device: str) -> FrozenVae:
     return vae
 
 
-def _load_taef2(device: str) -> FrozenVae:
-    """``taef2`` from the first folder that has it, else downloaded (unless offline)."""
+def _taef2_folder() -> Path:
+    """The first folder that has TAEF2's files, else the cache folder downloaded into."""
     folders = _taef2_folders()
     for folder in folders:
         if is_taef2_folder(folder):
-            return _load_taef2_folder(folder, "taef2", device)
+            return folder
     target = folders[-1]
     if hf_offline():
         raise MissingWeightsError(
@@ -305,7 +307,19 @@ def _load_taef2(device: str) -> FrozenVae:
         except Exception as error:  # network errors of every kind: one clear message
             raise MissingWeightsError(f"could not download {url} ({_reason(error)}); "
                                       f"{download_hint()}") from None
-    return _load_taef2_folder(target, "taef2", device)
+    return target
+
+
+def _load_taef2_c4(device: str) -> FrozenVae:
+    """``taef2-c4``: its own weights (``$CLRIC_MODELS_DIR/taef2-c4``, else the package's)
+    on top of TAEF2's (found, or downloaded, as for ``taef2``)."""
+    from .taef2_c4 import WEIGHTS_FILE, load_taef2_c4
+
+    root = env_path(MODELS_ENV)
+    folders = ([root / "taef2-c4"] if root else []) + [TAEF2_C4_DIR]
+    folder = next((f for f in folders if (f / WEIGHTS_FILE).is_file()), folders[-1])
+    model = load_taef2_c4(folder, _taef2_folder()).to(device)
+    return FrozenVae(model, "taef2-c4", None, 1.0, source=str(folder))
 
 
 @functools.lru_cache(maxsize=8)
@@ -318,7 +332,9 @@ def _load_cached(name: str, device: str) -> FrozenVae:
     if name == "house":
         return _load_house(device)
     if name == "taef2":
-        return _load_taef2(device)
+        return _load_taef2_folder(_taef2_folder(), "taef2", device)
+    if name == "taef2-c4":
+        return _load_taef2_c4(device)
     if name in VAES:
         return _load_hub(VAES[name], device)
     path = Path(name).expanduser()

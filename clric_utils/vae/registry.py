@@ -8,7 +8,13 @@ configs). ``house`` is an ``AutoencoderTiny`` trained by this project whose raw 
 pre-scaled: its factor (1 / RMS of raw latents on the training photos) is stored in its
 ``config.json`` and read from there. ``tiny`` uses the constant measured in ``tiny.py``.
 ``taef2`` (our own model code, ``taef2.py``) needs none: its 32-channel latents have an RMS of
-≈ 0.82 on Kodak as they come, and the official code uses them unscaled.
+≈ 0.82 on Kodak as they come, and the official code uses them unscaled. ``taef2-c4``
+(``taef2_c4.py``) normalises its 4 channels to zero mean and unit variance on the training
+photos itself, so its factor is 1.0.
+
+``decoder_mac_per_pixel``: multiply-accumulates of the VAE decoder per image pixel, counted by
+``codec.macs.vae_decoder_macs_per_pixel`` (``tests/test_work_budget.py`` checks every value),
+so that ``clric info`` states a file's whole decode cost from its header alone.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from .tiny import TINY_SCALING_FACTOR
 HOUSE_DIR = PACKAGE_DIR / "weights" / "house"
 #: Folder of the ``taef2`` weights shipped inside the package (the official fp16 files).
 TAEF2_DIR = PACKAGE_DIR / "weights" / "taef2"
+#: Folder of the ``taef2-c4`` weights shipped inside the package (its bottleneck and decoder).
+TAEF2_C4_DIR = PACKAGE_DIR / "weights" / "taef2_c4"
 
 
 @dataclass(frozen=True)
@@ -34,8 +42,8 @@ class VaeSpec:
     repo_id: str | None
     #: Folder inside the Hugging Face repository holding the VAE (``""`` for the root).
     subfolder: str
-    #: ``"kl"`` (diffusers ``AutoencoderKL``), ``"tiny"`` (diffusers ``AutoencoderTiny``) or
-    #: ``"taef2"`` (``taef2.Taef2``, this package's code).
+    #: ``"kl"`` (diffusers ``AutoencoderKL``), ``"tiny"`` (diffusers ``AutoencoderTiny``),
+    #: ``"taef2"`` (``taef2.Taef2``) or ``"taef2-c4"`` (``taef2_c4.Taef2C4``, this package's).
     kind: str
     #: Factor applied to latents after encoding; None: read ``scaling_factor`` from config.json.
     scaling_factor: float | None
@@ -44,6 +52,8 @@ class VaeSpec:
     #: Approximate download size of the files ``load_vae`` fetches, in MB (0: nothing to fetch).
     download_mb: float = 0.0
     description: str = ""
+    #: MACs of the decoder per image pixel (0: unknown; see the module doc).
+    decoder_mac_per_pixel: float = 0.0
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -63,6 +73,7 @@ VAES: dict[str, VaeSpec] = {
             0.18215,
             download_mb=335,
             description="Stable Diffusion 1.x VAE, decoder fine-tuned for MSE (the paper's SD).",
+            decoder_mac_per_pixel=4730528.25,
         ),
         VaeSpec(
             "sd-in",
@@ -72,6 +83,7 @@ VAES: dict[str, VaeSpec] = {
             0.18215,
             download_mb=335,
             description="VAE of the Stable Diffusion 1.5 inpainting model (the paper's SD-In).",
+            decoder_mac_per_pixel=4730528.25,
         ),
         VaeSpec(
             "sdxl",
@@ -81,6 +93,7 @@ VAES: dict[str, VaeSpec] = {
             0.13025,
             download_mb=335,
             description="Stable Diffusion XL VAE, run in float32 (it overflows in float16).",
+            decoder_mac_per_pixel=4730528.25,
         ),
         VaeSpec(
             "taesd",
@@ -90,6 +103,7 @@ VAES: dict[str, VaeSpec] = {
             1.0,
             download_mb=10,
             description="TAESD: tiny distilled SD VAE, latents already in SD's scaled space.",
+            decoder_mac_per_pixel=269604.0,
         ),
         VaeSpec(
             "taesdxl",
@@ -99,6 +113,7 @@ VAES: dict[str, VaeSpec] = {
             1.0,
             download_mb=10,
             description="TAESD-XL: tiny distilled SD-XL VAE, latents in SD-XL's scaled space.",
+            decoder_mac_per_pixel=269604.0,
         ),
         VaeSpec(
             "house",
@@ -107,6 +122,7 @@ VAES: dict[str, VaeSpec] = {
             "tiny",
             None,
             description="Small AutoencoderTiny trained by this project; ships in the package.",
+            decoder_mac_per_pixel=67842.0,
         ),
         VaeSpec(
             "taef2",
@@ -117,6 +133,17 @@ VAES: dict[str, VaeSpec] = {
             download_mb=5.4,
             description="TAEF2: tiny autoencoder distilled from FLUX.2's VAE (32 channels, /8); "
             "perceptual; ships in the package (MIT).",
+            decoder_mac_per_pixel=271392.0,
+        ),
+        VaeSpec(
+            "taef2-c4",
+            None,
+            "",
+            "taef2-c4",
+            1.0,
+            description="TAEF2 squeezed to SD's latent shape (4 channels, /8) by a learned "
+            "bottleneck, decoder fine-tuned; trained by this project; ships in the package.",
+            decoder_mac_per_pixel=275172.0,
         ),
         VaeSpec(
             "tiny",
@@ -125,6 +152,7 @@ VAES: dict[str, VaeSpec] = {
             "kl",
             TINY_SCALING_FACTOR,
             description="Seeded random AutoencoderKL for plumbing tests; pictures are noise.",
+            decoder_mac_per_pixel=14954.25,
         ),
     )
 }
