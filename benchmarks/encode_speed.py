@@ -13,13 +13,25 @@ the images). Then the default encode of this package (``DEFAULT_PRESET`` at ``DE
 against package 0.1's default (``paper`` at 0.1's ``medium``: 3 000 + 300 + 100 iterations),
 alternating on the same images in one run, and the ratio of their mean wall times.
 Run it on an otherwise idle machine: other processes on the cores inflate wall time.
+
+    python benchmarks/encode_speed.py --compare-with /tmp/base --images 1 --repeats 3
+
+times this checkout's ``fit`` against the one of another checkout of the package (e.g.
+``git worktree add /tmp/base HEAD``), each fit in a fresh subprocess, alternating old and new
+on the same latents, and prints milliseconds per iteration, their ratio old/new and whether
+the two fits gave bit-identical parameters.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -43,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--defaults-only", action="store_true",
                         help="only the comparison of the default encode with package 0.1's")
+    parser.add_argument("--compare-with", type=Path, default=None,
+                        help="only old (this checkout of the package) vs new, per iteration")
+    parser.add_argument("--repeats", type=int, default=3, help="old/new pairs per image")
     args = parser.parse_args(argv)
 
     from clric_utils.errors import MissingWeightsError
@@ -58,6 +73,9 @@ def main(argv: list[str] | None = None) -> int:
         image = image_to_tensor(read_image(path))
         latents.append((path.stem, vae.encode(image), tuple(image.shape[-2:])))
 
+    if args.compare_with is not None:
+        compare_checkouts(args.compare_with, latents, args)
+        return 0
     print(f"VAE {vae.name}, λ = {args.lmbda:g}, {len(latents)} image(s), "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) outside fits")
     print(f"{'preset':>6} {'effort':>6} {'thr':>3} {'iters':>6} {'wall s':>7} {'cpu s':>7} "
@@ -103,6 +121,73 @@ def compare_defaults(latents, lmbda: float, seed: int) -> None:
     print(f"default encode: {DEFAULT_PRESET}/{DEFAULT_EFFORT} {mean_now:.1f} s; package 0.1's "
           f"paper/medium (3 400 iterations) {mean_old:.1f} s; ratio {mean_now / mean_old:.2f} "
           f"(≤ 1: no slower), mean of {len(latents)} image(s), 1 thread, λ = {lmbda:g}")
+
+
+#: Run in a subprocess with one checkout first on sys.path: fit the saved latent, print JSON.
+_CHILD = """
+import hashlib, json, sys, time, torch
+torch.set_num_threads(1)
+from clric_utils.codec.schedule import short_effort
+from clric_utils.codec.train import fit
+latent, size, lmbda, preset, effort, seed = torch.load(sys.argv[1])
+fit(latent, size, lmbda, preset=preset, effort=short_effort(3), progress=False)  # imports
+start, cpu = time.perf_counter(), time.process_time()
+result = fit(latent, size, lmbda, preset=preset, effort=effort, seed=seed, progress=False)
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+digest = hashlib.sha256()
+for value in result.model.state_dict().values():
+    digest.update(value.detach().contiguous().numpy().tobytes())
+digest.update(repr(sorted(result.weight_exponents.items())).encode())
+print(json.dumps({"seconds": seconds, "cpu": cpu, "sha256": digest.hexdigest(),
+                  "module": fit.__code__.co_filename, "bpp": result.estimated_bpp,
+                  "mse": result.latent_mse}))
+"""
+
+
+def _fit_in(root: Path, job: Path) -> dict:
+    """One fit of the saved ``job`` with the package of checkout ``root``, in a subprocess."""
+    env = dict(os.environ, PYTHONPATH=str(root.resolve()), OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, "-c", _CHILD, str(job)], env=env, check=True,
+                          capture_output=True, text=True, cwd=root)
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare_checkouts(old_root: Path, latents, args) -> None:
+    """Milliseconds per iteration of ``old_root``'s fit and this checkout's, alternating.
+
+    CPU seconds of the fitting process are the measure (wall seconds are printed too): on
+    cores shared with other work, they vary less than wall time.
+    """
+    new_root = Path(__file__).resolve().parents[1]
+    effort = args.efforts[0]
+    iterations = EFFORTS[effort].total_iterations
+    preset = args.presets[0] if len(args.presets) == 1 else DEFAULT_PRESET
+    print(f"old {old_root} vs new {new_root}: {preset}/{effort} ({iterations} iterations), "
+          f"λ = {args.lmbda:g}, 1 thread, {args.repeats} pair(s) per image, each fit in a "
+          f"fresh process after a 3-iteration warm-up fit (one-time imports)")
+    with tempfile.TemporaryDirectory() as folder:
+        totals = {"old": 0.0, "new": 0.0}  # CPU ms per iteration, summed
+        for name, latent, size in latents:
+            job = Path(folder) / f"{name}.pt"
+            torch.save((latent, size, args.lmbda, preset, effort, args.seed), job)
+            for repeat in range(args.repeats):
+                # Alternate which side goes first, so that a drift in load favours neither.
+                order = ("old", "new") if repeat % 2 == 0 else ("new", "old")
+                runs = {side: _fit_in(old_root if side == "old" else new_root, job)
+                        for side in order}
+                ms = {side: 1000 * run["cpu"] / iterations for side, run in runs.items()}
+                wall = {side: 1000 * run["seconds"] / iterations for side, run in runs.items()}
+                totals["old"] += ms["old"]
+                totals["new"] += ms["new"]
+                if runs["old"]["module"] == runs["new"]["module"]:
+                    raise RuntimeError(f"both sides imported {runs['old']['module']}")
+                identical = runs["old"]["sha256"] == runs["new"]["sha256"]
+                print(f"{name} #{repeat}: CPU old {ms['old']:.1f} ms/it, new {ms['new']:.1f} "
+                      f"ms/it, old/new {ms['old'] / ms['new']:.2f} (wall {wall['old']:.1f} / "
+                      f"{wall['new']:.1f} ms/it), bit-identical {identical} "
+                      f"(bpp {runs['old']['bpp']:.5f} / {runs['new']['bpp']:.5f}, mse "
+                      f"{runs['old']['mse']:.5f} / {runs['new']['mse']:.5f})", flush=True)
+        print(f"CPU time per iteration, mean old/new: {totals['old'] / totals['new']:.2f}")
 
 
 if __name__ == "__main__":

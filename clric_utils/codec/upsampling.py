@@ -47,18 +47,23 @@ def upsample2x_1d(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tens
     return torch.stack([even, odd], dim=-1).flatten(-2)
 
 
-def upsample2x(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    """Both passes of ``upsample2x_1d`` (columns, then rows) on 1×C×H×W: same values, faster.
+def polyphase_kernels(kernels: torch.Tensor) -> torch.Tensor:
+    """The two phases of each 2T-tap kernel (rows of ``kernels``, K × 2T) as K × 2 × (T+1).
 
-    Channels are folded into the batch, and the even and odd phases are one convolution with
-    two output channels (taps T+1, the even kernel zero-padded on the right and the odd one on
-    the left), so each pass is a single ``conv2d`` without transposes.
+    Phase 0 is the even kernel zero-padded on the right, phase 1 the odd one zero-padded on
+    the left, so that one convolution with two output channels computes both phases.
     """
-    taps = kernel.numel() // 2
+    taps = kernels.shape[-1] // 2
+    even = F.pad(kernels[:, :taps], (0, 1))
+    odd = F.pad(kernels[:, taps:], (1, 0))
+    return torch.stack([even, odd], dim=1)
+
+
+def upsample2x_phases(x: torch.Tensor, phases: torch.Tensor) -> torch.Tensor:
+    """``upsample2x`` with the kernel given as its phases (2 × (T+1), ``polyphase_kernels``)."""
+    taps = phases.shape[-1] - 1
     half = taps // 2
     _, channels, height, width = x.shape
-    zero = kernel.new_zeros(1)
-    phases = torch.stack([torch.cat([kernel[:taps], zero]), torch.cat([zero, kernel[taps:]])])
     x = x.reshape(channels, 1, height, width)
     columns = F.conv2d(F.pad(x, (half, half, 0, 0), mode="replicate"),
                        phases.reshape(2, 1, 1, taps + 1))  # C × 2 × H × W
@@ -66,6 +71,16 @@ def upsample2x(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     rows = F.conv2d(F.pad(columns, (0, 0, half, half), mode="replicate"),
                     phases.reshape(2, 1, taps + 1, 1))  # C × 2 × H × 2W
     return rows.permute(0, 2, 1, 3).reshape(1, channels, 2 * height, 2 * width)
+
+
+def upsample2x(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Both passes of ``upsample2x_1d`` (columns, then rows) on 1×C×H×W: same values, faster.
+
+    Channels are folded into the batch, and the even and odd phases are one convolution with
+    two output channels (``polyphase_kernels``), so each pass is a single ``conv2d`` without
+    transposes.
+    """
+    return upsample2x_phases(x, polyphase_kernels(kernel.reshape(1, -1))[0])
 
 
 class Upsampling(nn.Module):
@@ -80,9 +95,13 @@ class Upsampling(nn.Module):
     def forward(self, grids: list[torch.Tensor]) -> torch.Tensor:
         """Stack the grids (finest first, each 1×c_i×h_i×w_i) into 1×(Σ c_i)×h_0×w_0."""
         stack = grids[-1]
+        if len(grids) < 2:
+            return stack
+        # The phases of every level's kernel in four ops (copies only: same values and
+        # gradients as building them level by level, with ~20 fewer autograd nodes a step).
+        phases = polyphase_kernels(torch.stack(list(self.kernels)))
         for level in range(len(grids) - 2, -1, -1):
-            kernel = self.kernels[level]
-            up = upsample2x(stack, kernel)
+            up = upsample2x_phases(stack, phases[level])
             height, width = grids[level].shape[-2:]
             stack = torch.cat([grids[level], up[..., :height, :width]], dim=1)
         return stack
