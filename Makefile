@@ -13,7 +13,7 @@ export PIP_NO_INPUT := 1
 # Playwright (dev extras, site test) drives the system's chromium: it never downloads a browser.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: venv tutorial solutions site test lint figures visual-figures clean
+.PHONY: venv tutorial solutions site site-instructor test lint figures visual-figures clean
 
 venv: $(VENV)/.installed
 
@@ -41,18 +41,30 @@ tutorial: venv
 	done; echo "tutorial: $$ran notebook(s) executed into build/"
 
 # Static site of the executed tutorial (needs `make tutorial` first): one page per notebook of
-# build/ with its outputs and figures, an index, equations by a bundled MathJax; nothing is
-# fetched, neither at build time nor when reading (docs/site.md). Open it with
+# build/ with its outputs and figures, an index with the course's front matter, a glossary,
+# equations by a bundled MathJax; nothing is fetched, neither at build time nor when reading,
+# and no link leaves the site (docs/site.md). `make site` is the student build (no solutions:
+# the chapters' links to them become a note); `make site-instructor` (after `make solutions`)
+# adds the executed solutions, linked from the chapters, in build/site-instructor/. Open with
 #   xdg-open build/site/index.html        or   python3 -m http.server -d build/site
 site: venv
 	@ls build/*.ipynb >/dev/null 2>&1 || { \
 		echo "site: no executed notebooks in build/: run 'make tutorial' first" >&2; exit 2; }
-	$(BIN)/python tools/site/build.py --notebooks build --out build/site \
-		$$(ls build/solutions/*.ipynb >/dev/null 2>&1 && echo --solutions build/solutions)
+	$(BIN)/python tools/site/build.py --notebooks build --out build/site
+
+site-instructor: venv
+	@ls build/*.ipynb >/dev/null 2>&1 || { \
+		echo "site-instructor: no executed notebooks in build/: run 'make tutorial' first" >&2; \
+		exit 2; }
+	@ls build/solutions/*.ipynb >/dev/null 2>&1 || { \
+		echo "site-instructor: no executed solutions in build/solutions/: run 'make solutions' first" >&2; \
+		exit 2; }
+	$(BIN)/python tools/site/build.py --notebooks build --out build/site-instructor \
+		--solutions build/solutions
 
 # The exercises' solutions (notebooks/solutions/), executed into build/solutions/ like the
-# chapters; `make site` then adds them as a second section (for instructors: students get the
-# site without them). One torch thread: their hand-written loops run small tensors, where more
+# chapters; `make site-instructor` then adds them as a second section (students get `make site`,
+# without them). One torch thread: their hand-written loops run small tensors, where more
 # threads cost more than they give (02's took 2.5 min with one, > 15 min with two here).
 solutions: venv
 	@mkdir -p build/solutions $(TUTORIAL_FIGURES)

@@ -1,13 +1,15 @@
 """The static site of the executed tutorial (``tools/site/build.py``, ``make site``).
 
-Fast tests build a site from small notebooks made here (no kernel): pages, titles, navigation,
-the solutions section, widgets stripped, markdown images embedded, nothing remote. The slow
-tests build the site from the fast-mode tutorial runs (``tutorial_runs``) and open every page in
-headless Chromium: Debian's ``chromium`` driven by Playwright (PyPI), never a browser that
-Playwright downloads. Every request to anything but a local file is blocked and counts as a
-failure, as does any failed request, a JavaScript error, math that MathJax did not typeset (raw
-``$…$`` left in the text, a TeX error) and an image that does not load. Screenshots of chapters
-02 and 06 go to ``$CLRIC_SITE_SHOTS`` (default: the test's tmp_path).
+Fast tests build a site from small notebooks made here and from the repository's chapters as
+stored (no kernel): pages, titles, navigation, the student and instructor builds, front matter
+and glossary, widgets stripped, markdown images embedded, and the checks without a browser
+(raw TeX such as notebook 02's broken bullet, alt texts, links out of the site, nothing remote).
+The slow tests build the site from the fast-mode tutorial runs (``tutorial_runs``) and open
+every page in headless Chromium: Debian's ``chromium`` driven by Playwright (PyPI), never a
+browser that Playwright downloads. Every request to anything but a local file is blocked and
+counts as a failure, as does any failed request, a JavaScript error, math that MathJax did not
+typeset (raw ``$…$`` left in the text, a TeX error) and an image that does not load.
+Screenshots of chapters 02 and 06 go to ``$CLRIC_SITE_SHOTS`` (default: the test's tmp_path).
 
 Without ``chromium`` the browser tests are skipped on a developer machine and fail in CI
 (``CI`` set): .ci/run installs it.
@@ -115,13 +117,26 @@ def test_pages_titles_and_navigation(small_site: Path):
     assert (small_site / "site.css").is_file()
 
 
-def test_links_to_solutions_reach_their_page_or_notebook(small_site: Path):
-    """A solution the site has is linked as its page; one it lacks, as the repository's
-    notebook (relative to the site), never as a dead ``solutions/*.ipynb``."""
+def test_links_to_solutions_in_the_instructor_and_student_builds(small_site: Path,
+                                                                 tmp_path: Path):
+    """Instructor build: a solution the site has is linked as its page, one it lacks becomes a
+    note. Student build: no solution and no link to one, only a note. Never a ``.ipynb``."""
     page = (small_site / "02_decoding.html").read_text(encoding="utf-8")
     assert 'href="solutions/01_latents_solution.html"' in page
-    assert 'href="../source/solutions/02_decoding_solutions.ipynb"' in page
-    assert 'href="solutions/02_decoding_solutions.ipynb"' not in page
+    assert "this solution is not in this build" in page
+    make_notebooks(tmp_path / "executed", tmp_path / "source")
+    student = tmp_path / "student"
+    site_build.build_site(tmp_path / "executed", student, None, tmp_path / "source")
+    page = (student / "02_decoding.html").read_text(encoding="utf-8")
+    assert page.count("the solutions are in the instructor build") == 2
+    assert "solutions/" not in re.sub(r"<code>.*?</code>", "", page)
+    assert not (student / "solutions").exists()
+    index = (student / "index.html").read_text(encoding="utf-8")
+    assert "<h2>Solutions</h2>" not in index and "Student build" in index
+    for site in (small_site, student):
+        for html_page in site.rglob("*.html"):
+            assert ".ipynb" not in " ".join(re.findall(r'href="([^"]*)"', html_page.read_text(
+                encoding="utf-8"))), html_page
 
 
 def test_widgets_stripped_and_images_embedded(small_site: Path):
@@ -165,6 +180,163 @@ def test_refuses_an_empty_folder_and_a_foreign_out(tmp_path: Path):
     (site / "stale.html").write_text("old")
     site_build.build_site(tmp_path / "executed", site)
     assert not (site / "stale.html").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# The site's checks, without a browser: raw TeX, alt texts, links
+
+#: Notebook 02's bullet as it was (commit 22e1560 fixed it): the formula breaks across lines
+#: and the second line starts with "+", which markdown reads as a nested bullet.
+BROKEN_02_BULLET = (
+    "* **What is logged is not what is optimised.** Adam minimises $\\mathrm{MSE}(y, \\hat y(s_T(z)"
+    " + u))\n  + \\lambda R$ on *relaxed* grids; the curves show the\n  loss of "
+    "$\\mathrm{round}(z)$, evaluated\n  every `check_every` iterations.\n")
+FIXED_02_BULLET = (
+    "* **What is logged is not what is optimised.** Adam minimises\n"
+    "  $\\mathrm{MSE}(y, \\hat y(s_T(z) + u)) + \\lambda R$ on *relaxed* grids; the curves show "
+    "the\n  loss of $\\mathrm{round}(z)$, evaluated\n  every `check_every` iterations.\n")
+
+
+def one_chapter(folder: Path, markdown: str, code: str = "show()", images: int = 1) -> Path:
+    """A one-chapter 'executed' tutorial in ``folder`` (markdown, then a code cell that drew
+    ``images`` PNGs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    outputs = [new_output("display_data", data={"image/png": png_base64(), "text/plain": "<F>"})
+               for _ in range(images)]
+    nbformat.write(new_notebook(cells=[new_markdown_cell(markdown),
+                                       new_code_cell(code, outputs=outputs)]),
+                   folder / "02_overfitting.ipynb")
+    return folder
+
+
+def test_broken_02_bullet_fails_the_site_check_and_the_fixed_one_passes(tmp_path: Path):
+    chapter = "# 2 · Overfitting\n\nThe loss, three things:\n\n"
+    broken = one_chapter(tmp_path / "broken", chapter + BROKEN_02_BULLET)
+    with pytest.raises(SystemExit, match="raw TeX") as failure:
+        site_build.build_site(broken, tmp_path / "broken_site")
+    message = str(failure.value)
+    assert "'\\\\lambda'" in message and "'$'" in message and "'\\\\mathrm'" in message
+    fixed = one_chapter(tmp_path / "fixed", chapter + FIXED_02_BULLET)
+    site_build.build_site(fixed, tmp_path / "fixed_site")
+    page = (tmp_path / "fixed_site" / "02_overfitting.html").read_text(encoding="utf-8")
+    assert "$\\mathrm{MSE}(y, \\hat y(s_T(z) + u)) + \\lambda R$" in page
+
+
+@pytest.mark.parametrize(("text", "raw"), [
+    ("Adam minimises $\\lambda R$ and $$D + R$$, \\(a\\), \\[b\\]", []),
+    ("costs \\$5, not $x$", []),
+    ("\\begin{align}a &= b\\end{align} then $y$", []),
+    ("\\lambda R$ on relaxed grids", ["\\lambda", "$"]),
+    ("the loss of $\\mathrm{round}(z)", ["$", "\\mathrm"]),
+    ("an unclosed \\(x", ["\\("]),
+])
+def test_raw_tex_in_one_text_node(text: str, raw: list[str]):
+    found = site_build.raw_tex(text)
+    assert [re.search(r"'(.*?)'", f).group(1).replace("\\\\", "\\") for f in found] == raw
+
+
+def test_math_split_by_an_element_is_raw(tmp_path: Path):
+    """MathJax does not pair delimiters across elements: neither does the check."""
+    page = "<html><body><p>a $x <em>y</em> z$ b</p><pre>$ \\raw</pre></body></html>"
+    problems = site_build.page_problems(page, tmp_path / "p.html", tmp_path)
+    assert len(problems) == 2 and all("raw TeX '$'" in p for p in problems), problems
+
+
+def test_output_images_get_alt_texts_from_the_figure(tmp_path: Path):
+    markdown = ("# 2 · Overfitting\n\n## Training curves\n\nThe true loss of $\\hat y$ falls, "
+                "then rises. More text.")
+    code = "show(plot_history(h), out_dir)\nshow(plot_latent_comparison(y, y_hat))"
+    site_build.build_site(one_chapter(tmp_path / "nb", markdown, code, images=2),
+                          tmp_path / "site")
+    page = (tmp_path / "site" / "02_overfitting.html").read_text(encoding="utf-8")
+    alts = re.findall(r'<img alt="([^"]*)"', page)
+    assert alts == [
+        "Figure (history) 1 of 2, section “Training curves”: The true loss of ŷ falls, then rises.",
+        "Figure (latent comparison) 2 of 2, section “Training curves”: The true loss of ŷ "
+        "falls, then rises."]
+    assert site_build.NO_ALT not in page
+    code = "# alt: Loss, rate and MSE against the iteration\nshow(plot_history(h))"
+    site_build.build_site(one_chapter(tmp_path / "nb2", markdown, code), tmp_path / "site2")
+    page = (tmp_path / "site2" / "02_overfitting.html").read_text(encoding="utf-8")
+    assert re.findall(r'<img alt="([^"]*)"', page) == [
+        "Loss, rate and MSE against the iteration"]
+
+
+def test_images_without_a_real_alt_text_fail(tmp_path: Path):
+    source = tmp_path / "source"
+    source.mkdir()
+    (source / "d.png").write_bytes(base64.b64decode(png_base64()))
+    chapter = one_chapter(tmp_path / "nb", "# 2 · Overfitting\n\n![](d.png)", images=0)
+    with pytest.raises(SystemExit, match="image without a real alt text"):
+        site_build.build_site(chapter, tmp_path / "site", source_dir=source)
+    problems = site_build.page_problems(
+        f'<body><img alt="{site_build.NO_ALT}" src="x.png"><img src="y.png">'
+        '<img alt="$\\hat y$" src="z.png"><img alt="A curve" src="w.png"></body>',
+        tmp_path / "p.html", tmp_path)
+    assert len(problems) == 3, problems
+
+
+@pytest.mark.parametrize("link", [
+    "[paper](https://arxiv.org/abs/2502.14937)", "[mail](mailto:a@b.c)",
+    "[json](other_notebook.ipynb)", "[docs](../docs/codec.md)",
+    "[gone](missing.html)", "[anchor](#No-such-heading)", "[glossary](glossary.md#No-such-term)",
+])
+def test_links_out_of_the_site_fail(tmp_path: Path, link: str):
+    chapter = one_chapter(tmp_path / "nb", f"# 2 · Overfitting\n\nSee {link}.", images=0)
+    with pytest.raises(SystemExit, match="link"):
+        site_build.build_site(chapter, tmp_path / "site")
+
+
+def test_links_inside_the_site_are_rewritten_and_pass(tmp_path: Path):
+    folder = one_chapter(tmp_path / "nb", "# 2 · Overfitting\n\n## Loss\n\nSee [chapter 1]("
+                         "01_latents.ipynb), [the loss](#Loss), the [STE](glossary.md#STE).",
+                         images=0)
+    nbformat.write(new_notebook(cells=[new_markdown_cell("# 1 · Latents")]),
+                   folder / "01_latents.ipynb")
+    site_build.build_site(folder, tmp_path / "site")
+    page = (tmp_path / "site" / "02_overfitting.html").read_text(encoding="utf-8")
+    assert 'href="01_latents.html"' in page and 'href="glossary.html#STE"' in page
+    assert 'href="#Loss"' in page
+
+
+def test_front_matter_on_the_index_and_the_glossary_page(tmp_path: Path):
+    chapter = ("# 2 · Overfitting\n\n**Objectives.** After this chapter you can:\n\n"
+               "* name the parts of $f_\\psi$;\n* explain the [STE](glossary.md#STE).\n\n"
+               "**Prerequisites.** Chapter 1.\n\n**Time.** Not measured yet.\n\n"
+               "CLRIC sends a function. It has four parts:")
+    site = tmp_path / "site"
+    site_build.build_site(one_chapter(tmp_path / "nb", chapter, images=0), site)
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "About this course" in index and 'href="glossary.html"' in index
+    assert "<li>name the parts of $f_\\psi$;</li>" in index
+    assert 'explain the <a href="glossary.html#STE">STE</a>.' in index
+    assert "<strong>Prerequisites.</strong> Chapter 1." in index
+    assert "<strong>Time.</strong> Not measured yet." in index
+    assert "<p>CLRIC sends a function.</p>" in index  # the summary skips the front matter
+    glossary = (site / "glossary.html").read_text(encoding="utf-8")
+    for term in ("LPIPS", "DISTS", "MS-SSIM", "STE", "PCHIP", "MAC", "Cool-chic", "BD-rate",
+                 "bpp", "PSNR", "C3", "ARM", "VAE", "TAEF2", "taef2-c4", "house-VAE"):
+        assert f'id="{term}"' in glossary, term
+
+
+@pytest.mark.parametrize("instructor", [False, True], ids=["student", "instructor"])
+def test_the_course_itself_passes_the_checks(tmp_path: Path, instructor: bool):
+    """The repository's chapters (stored without outputs) and, for the instructor build, their
+    solutions: every page passes the checks; each chapter has its front matter and summary."""
+    notebooks = REPO_ROOT / "notebooks"
+    site = tmp_path / "site"
+    site_build.build_site(notebooks, site, notebooks / "solutions" if instructor else None,
+                          notebooks)
+    chapters = sorted(notebooks.glob("0*.ipynb"))
+    for path in chapters:
+        page = site_build.read_page(path, "Chapters", "")
+        assert 3 <= len(page.objectives_md) <= 5, path.name
+        assert page.prerequisites_md and page.time_md, path.name
+        cells = nbformat.read(path, as_version=4).cells
+        assert cells[-2].cell_type == "markdown" and cells[-2].source.startswith("## Summary")
+    assert (site / "solutions").is_dir() == instructor
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert index.count('class="clric-objectives"') == len(chapters)
 
 
 # ---------------------------------------------------------------------------------------------
