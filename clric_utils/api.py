@@ -268,7 +268,8 @@ def compress(
     the VAE decoder's per-channel sensitivity, stored with the VAE) or a ``LatentMSE``; None
     (default): ``weighted-latent`` for a VAE that stores its sensitivity (``taef2``), else
     ``latent``. The file format is the same either way. ``max_work``: the work limit in
-    megapixel-equivalents (``work_budget.py``; default 16): a larger image is refused first.
+    megapixel-equivalents (``work_budget.py``; default 16): a larger image is refused before
+    the VAE pass.
     """
     device = check_device(device)
     if (lmbda is None) == (target_bpp is None):
