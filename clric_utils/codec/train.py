@@ -88,7 +88,7 @@ def validate_lambda(lmbda: float) -> float:
     return value
 
 
-def _validate_inputs(
+def validate_inputs(
     latent: torch.Tensor, image_size: tuple[int, int], arch: ArchConfig
 ) -> tuple[int, int]:
     """Check the latent and image size; return (H, W)."""
@@ -279,7 +279,7 @@ def fit(
     arch = get_preset(preset, channels) if isinstance(preset, str) else preset
     preset_name = preset if isinstance(preset, str) else "custom"
     plan = get_effort(effort)
-    height, width = _validate_inputs(latent, image_size, arch)
+    height, width = validate_inputs(latent, image_size, arch)
     n_pixels = height * width
     start = time.perf_counter()
     previous_threads = torch.get_num_threads()
@@ -287,18 +287,7 @@ def fit(
         torch.set_num_threads(int(threads))
     try:
         latent = latent.detach().to(device=device, dtype=torch.float32)
-        with torch.random.fork_rng(devices=[]):  # the seed never disturbs the caller's RNG
-            torch.manual_seed(seed)
-            model = OverfittedLatentModel(latent.shape[2], latent.shape[3], arch).to(device)
-        if init is not None:
-            if init.model.arch != arch or init.model.latent_size != model.latent_size:
-                raise ParameterError("init must come from a fit with the same preset and latent")
-            model.load_state_dict(init.model.state_dict())
-        started = False
-        if (init is None and hyperparameters.latent_start and supports_latent_start(arch)
-                and lmbda <= hyperparameters.latent_start_max_lambda):
-            start_from_latent(model, latent, starting_step(lmbda))
-            started = True
+        model, started = initial_model(latent, arch, lmbda, seed, hyperparameters, device, init)
         generator = torch.Generator(device=device).manual_seed(seed)
         history: list[dict] = []
         bar = progress_bar(total=plan.total_iterations, desc=f"fit λ={lmbda:g}",
@@ -322,29 +311,56 @@ def fit(
                               "finetune", plan.check_every)
         finally:
             bar.close()
-        with torch.no_grad():
-            # Store the grids as the integers they are coded as (exact: LATENT_GAIN = 2^4).
-            model.grids.set_values([torch.round(v) for v in model.grids.values()])
-            out = model("hard")
-            latent_bits = float(out.bits)
-            mse = float(F.mse_loss(out.y_hat, latent))
-            distortion_value = float(distortion(out.y_hat, latent))
-        model.requires_grad_(True)
+        common = {"preset": preset_name, "effort": plan.name, "seed": seed,
+                  "image_size": (height, width)}
+        return finished_result(model, exponents, trainer.weight_bits, lmbda, latent, distortion,
+                               history, start, **common)
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def initial_model(latent: torch.Tensor, arch: ArchConfig, lmbda: float, seed: int,
+                  hyperparameters: Hyperparameters, device: str | torch.device,
+                  init: FitResult | None = None) -> tuple[OverfittedLatentModel, bool]:
+    """The model a fit starts from, and whether it started from the latent.
+
+    Initialised from ``seed`` (without touching the caller's RNG), or copied from ``init``;
+    for λ ≤ ``latent_start_max_lambda`` (and a preset that allows it) the grids start from the
+    latent itself (``latent_start.py``).
+    """
+    with torch.random.fork_rng(devices=[]):  # the seed never disturbs the caller's RNG
+        torch.manual_seed(seed)
+        model = OverfittedLatentModel(latent.shape[2], latent.shape[3], arch).to(device)
+    if init is not None:
+        if init.model.arch != arch or init.model.latent_size != model.latent_size:
+            raise ParameterError("init must come from a fit with the same preset and latent")
+        model.load_state_dict(init.model.state_dict())
+    started = (init is None and hyperparameters.latent_start and supports_latent_start(arch)
+               and lmbda <= hyperparameters.latent_start_max_lambda)
+    if started:
+        start_from_latent(model, latent, starting_step(lmbda))
+    return model, bool(started)
+
+
+def finished_result(model: OverfittedLatentModel, exponents: dict, weight_bits: float,
+                    lmbda: float, latent: torch.Tensor, distortion: LatentMSE,
+                    history: list[dict], start: float, **common) -> FitResult:
+    """Round the trained grids to the integers they are coded as and measure the model.
+
+    ``start``: ``time.perf_counter()`` when the fit began; ``common``: preset, effort, seed and
+    image size of the FitResult.
+    """
+    with torch.no_grad():
+        # Store the grids as the integers they are coded as (exact: LATENT_GAIN = 2^4).
+        model.grids.set_values([torch.round(v) for v in model.grids.values()])
+        out = model("hard")
+        latent_bits = float(out.bits)
+        mse = float(F.mse_loss(out.y_hat, latent))
+        distortion_value = float(distortion(out.y_hat, latent))
+    model.requires_grad_(True)
     return FitResult(
-        model=model,
-        weight_exponents=exponents,
-        lmbda=lmbda,
-        preset=preset_name,
-        effort=plan.name,
-        seed=seed,
-        image_size=(height, width),
-        history=history,
-        estimated_latent_bits=latent_bits,
-        estimated_weight_bits=trainer.weight_bits,
-        latent_mse=mse,
-        seconds=time.perf_counter() - start,
-        distortion=distortion.name,
-        distortion_value=distortion_value,
+        model=model, weight_exponents=exponents, lmbda=lmbda, history=history,
+        estimated_latent_bits=latent_bits, estimated_weight_bits=weight_bits,
+        latent_mse=mse, seconds=time.perf_counter() - start, distortion=distortion.name,
+        distortion_value=distortion_value, **common,
     )

@@ -1,0 +1,120 @@
+"""One image's whole λ grid: one ``fit`` per λ (old) against one ``fit_lambda_grid`` (new).
+
+Usage (from the repository root; Kodak from CLRIC_KODAK_DIR):
+
+    python benchmarks/encode_grid.py --images kodim23 --threads 1
+    python benchmarks/encode_grid.py --images kodim23 --effort fast --threads 1 2 --metrics all
+
+The λ grid is the one ``clric eval`` sweeps for CLRIC (``ClricCodec.parameters``: the preset's
+``lambda_grid``). For each thread count, both ways run in the same process on the same latent
+(house VAE posterior mean): their CPU and wall seconds and the ratio old/new. Then, per λ, the
+real bpp (the written file, header included), the latent MSE and the quality through the VAE
+of both ways, and the BD-rate of new against old per metric (< 0: the new way saves bits).
+Run it on an otherwise idle machine: other processes on the cores inflate wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from clric_utils.api import write_fit
+from clric_utils.codec.arch import DEFAULT_PRESET, PRESETS
+from clric_utils.codec.grid_fit import fit_lambda_grid
+from clric_utils.codec.schedule import DEFAULT_EFFORT, EFFORTS, get_effort, short_effort
+from clric_utils.codec.train import FitResult, fit
+from clric_utils.data import kodak_images
+from clric_utils.evaluation.bd import bd_rate_over_overlap
+from clric_utils.evaluation.contenders import ClricCodec
+from clric_utils.images import image_to_tensor, read_image
+from clric_utils.metrics.quality import METRIC_NAMES, all_metrics
+from clric_utils.vae.loading import load_vae
+
+
+def timed(function) -> tuple[object, float, float]:
+    """(result, CPU seconds of this process, wall seconds) of ``function()``."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = function()
+    return result, time.process_time() - cpu, time.perf_counter() - wall
+
+
+def measure(results: list[FitResult], vae, image, metrics: tuple[str, ...]) -> list[dict]:
+    """Per fit: real bpp of its file, latent MSE and the image metrics of its decoded ŷ."""
+    height, width = image.shape[:2]
+    rows = []
+    for result in results:
+        encoded = write_fit(result, vae.name, vae.scaling_factor)
+        with torch.no_grad():
+            decoded = vae.decode_image(encoded.y_hat, height, width)
+        quality = all_metrics(image, decoded, metrics)
+        rows.append({"lmbda": result.lmbda, "bpp": encoded.bpp, "mse": result.latent_mse,
+                     **{name: quality[name] for name in metrics}})
+    return rows
+
+
+def report(old: list[dict], new: list[dict], metrics: tuple[str, ...]) -> None:
+    """Per-λ table of both ways, then the BD-rate of new vs old per metric."""
+    names = " ".join(f"{m + ' old':>11} {m + ' new':>11}" for m in metrics)
+    print(f"{'λ':>7} {'bpp old':>8} {'bpp new':>8} {'mse old':>9} {'mse new':>9} {names}")
+    for a, b in zip(old, new, strict=True):
+        values = " ".join(f"{a[m]:11.4f} {b[m]:11.4f}" for m in metrics)
+        print(f"{a['lmbda']:7g} {a['bpp']:8.4f} {b['bpp']:8.4f} {a['mse']:9.6f} "
+              f"{b['mse']:9.6f} {values}")
+    for metric in metrics:
+        # LPIPS and DISTS fall as quality rises: BD-rate wants a rising metric.
+        sign = -1.0 if metric.startswith(("lpips", "dists")) else 1.0
+        gap, low, high = bd_rate_over_overlap(
+            [r["bpp"] for r in old], [sign * r[metric] for r in old],
+            [r["bpp"] for r in new], [sign * r[metric] for r in new], metric)
+        text = "no overlap" if gap is None else f"{gap:+.2f} %"
+        print(f"BD-rate new vs old on {metric}: {text} (over {metric} {low:.4g} … {high:.4g})")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Fit each image's λ grid both ways for every thread count; print times and curves."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--images", nargs="+", default=["kodim23"], help="Kodak image stems")
+    parser.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(PRESETS))
+    parser.add_argument("--effort", default=DEFAULT_EFFORT, choices=list(EFFORTS))
+    parser.add_argument("--iterations", type=int, default=None,
+                        help="a short effort of N steps instead of --effort (smoke tests)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--metrics", choices=["psnr", "all"], default="psnr",
+                        help="psnr only, or every metric of all_metrics")
+    args = parser.parse_args(argv)
+    metrics = ("psnr",) if args.metrics == "psnr" else METRIC_NAMES
+    effort = get_effort(args.effort) if args.iterations is None else short_effort(args.iterations)
+
+    vae = load_vae("house")
+    lambdas = list(ClricCodec(vae, preset=args.preset).parameters)
+    paths = {path.stem: path for path in kodak_images()}
+    print(f"VAE {vae.name}, preset {args.preset}, effort {effort.name} "
+          f"({effort.total_iterations} iterations), λ grid {lambdas}, "
+          f"torch {torch.__version__}")
+    for stem in args.images:
+        image = read_image(paths[stem])
+        torch.set_num_threads(1)
+        latent = vae.encode(image_to_tensor(image))
+        size = tuple(image.shape[:2])
+        print(f"\n{stem}: latent {tuple(latent.shape)}")
+        for threads in args.threads:
+            settings = {"preset": args.preset, "effort": effort, "seed": args.seed,
+                        "threads": threads, "progress": False}
+            old, cpu_old, wall_old = timed(lambda y=latent, hw=size, s=settings: [
+                fit(y, hw, lmbda, **s) for lmbda in lambdas])
+            new, cpu_new, wall_new = timed(lambda y=latent, hw=size, s=settings: fit_lambda_grid(
+                y, hw, lambdas, **s))
+            print(f"{threads} thread(s): old {wall_old:.1f} s wall {cpu_old:.1f} s CPU, "
+                  f"new {wall_new:.1f} s wall {cpu_new:.1f} s CPU, ratio old/new "
+                  f"{wall_old / wall_new:.2f} wall {cpu_old / cpu_new:.2f} CPU", flush=True)
+        torch.set_num_threads(1)
+        # The curves of the last thread count (the others differ from them by float rounding).
+        report(measure(old, vae, image, metrics), measure(new, vae, image, metrics), metrics)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
