@@ -74,3 +74,34 @@ def test_missing_weights_say_how_to_train(tmp_path):
 
     with pytest.raises(MissingWeightsError, match="train_taef2_c4"):
         load_taef2_c4(tmp_path, TAEF2_DIR)
+
+
+SHIPPED = Path(__file__).resolve().parents[1] / "clric_utils" / "weights" / "taef2_c4"
+
+
+def test_shipped_weights_match_the_model_card():
+    import hashlib
+    import re
+
+    card = (SHIPPED / "README.md").read_text()
+    documented = re.search(r"SHA-256[^`]*`([0-9a-f]{64})`", card)
+    weights = SHIPPED / WEIGHTS_FILE
+    assert documented and hashlib.sha256(weights.read_bytes()).hexdigest() == documented.group(1)
+    assert weights.stat().st_size <= 10 * 1024 * 1024
+
+
+def test_shipped_model_reproduces_its_kodak_row(kodak_dir):
+    """kodim23 through the shipped ``taef2-c4``: the PSNR of results/kodak_taef2_c4.csv."""
+    import pandas as pd
+
+    from clric_utils.images import read_image
+    from clric_utils.metrics.quality import psnr
+    from clric_utils.vae import load_vae
+
+    rows = pd.read_csv(SHIPPED.parents[2] / "results" / "kodak_taef2_c4.csv")
+    row = rows[(rows.codec == "vae-only") & (rows.image == "kodim23.png")].iloc[-1]
+    vae = load_vae("taef2-c4")
+    assert vae.latent_channels == 4 and vae.scaling_factor == 1.0
+    image = read_image(kodak_dir / "kodim23.png")
+    decoded = vae.decode_image(vae.encode_image(image), *image.shape[:2])
+    assert psnr(image, decoded) == pytest.approx(row.psnr, abs=1e-3)

@@ -24,8 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-f", "--force", action="store_true",
                         help="overwrite the output file if it exists")
     parser.add_argument("--vae", default="house",
-                        help="VAE short name (house, taef2, tiny, sd, sd-in, sdxl, taesd, "
-                             "taesdxl), local folder or Hugging Face id (default: house)")
+                        help="VAE short name (house, taef2, taef2-c4, tiny, sd, sd-in, sdxl, "
+                             "taesd, taesdxl), local folder or Hugging Face id (default: house)")
     rate = parser.add_mutually_exclusive_group()
     rate.add_argument("--lmbda", type=float, default=None,
                       help=f"rate-distortion trade-off λ, larger = fewer bits "
