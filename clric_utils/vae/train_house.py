@@ -261,31 +261,44 @@ def export(checkpoint_path: Path, export_dir: Path, photos_dir: Path, max_photos
     return summary
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """Command-line options (see the module docstring)."""
-    defaults = TrainConfig(photos_dir="", out_dir="")
+def training_parser(description: str, config_class, out_dir: str,
+                    export_help: str) -> argparse.ArgumentParser:
+    """The options of a training command: paths, resume/export, and one per config field."""
+    defaults = config_class(photos_dir="", out_dir="")
     photos = env_path(PHOTOS_ENV)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
         "--photos-dir", default=str(photos) if photos else None, required=photos is None,
         help=f"training photos (default: ${PHOTOS_ENV}); never Kodak",
     )
-    parser.add_argument("--out-dir", default="build/house_vae", help="checkpoints and logs")
-    parser.add_argument("--export-dir", default=None, help="write the diffusers folder here")
+    parser.add_argument("--out-dir", default=out_dir, help="checkpoints and logs")
+    parser.add_argument("--export-dir", default=None, help=export_help)
     parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
     parser.add_argument("--export-only", action="store_true", help="skip training, export only")
-    for field in fields(TrainConfig):
+    for field in fields(config_class):
         if field.name in ("photos_dir", "out_dir"):  # declared above, with their own defaults
             continue
         value = getattr(defaults, field.name)
         parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(value), default=value)
+    return parser
+
+
+def config_from(args: argparse.Namespace, config_class):
+    """The config dataclass of parsed training options."""
+    return config_class(**{field.name: getattr(args, field.name) for field in fields(config_class)})
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (see the module docstring)."""
+    parser = training_parser(__doc__.splitlines()[0], TrainConfig, "build/house_vae",
+                             "write the diffusers folder here")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m clric_utils.vae.train_house``."""
     args = parse_args(argv)
-    config = TrainConfig(**{field.name: getattr(args, field.name) for field in fields(TrainConfig)})
+    config = config_from(args, TrainConfig)
     checkpoint = Path(config.out_dir) / "checkpoint.pt"
     if not args.export_only:
         checkpoint = train(config, resume=args.resume)

@@ -27,7 +27,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -36,11 +36,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..atomic import atomic_path, write_text_atomic
-from ..paths import PHOTOS_ENV, env_path
 from .registry import TAEF2_DIR
 from .taef2 import load_taef2
 from .taef2_c4 import WEIGHTS_FILE, Taef2C4
-from .train_house import PYRAMID_SCALES, load_photos, sample_batch
+from .train_house import PYRAMID_SCALES, config_from, load_photos, sample_batch, training_parser
 
 
 @dataclass
@@ -246,29 +245,15 @@ def export(checkpoint_path: Path, export_dir: Path, photos_dir: Path) -> dict:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options (see the module docstring)."""
-    defaults = TrainConfig(photos_dir="", out_dir="")
-    photos = env_path(PHOTOS_ENV)
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--photos-dir", default=str(photos) if photos else None, required=photos is None,
-        help=f"training photos (default: ${PHOTOS_ENV}); never Kodak",
-    )
-    parser.add_argument("--out-dir", default="build/taef2_c4", help="checkpoints and logs")
-    parser.add_argument("--export-dir", default=None, help="write the weight file here")
-    parser.add_argument("--resume", action="store_true", help="continue from the checkpoint")
-    parser.add_argument("--export-only", action="store_true", help="skip training, export only")
-    for field in fields(TrainConfig):
-        if field.name in ("photos_dir", "out_dir"):  # declared above, with their own defaults
-            continue
-        value = getattr(defaults, field.name)
-        parser.add_argument(f"--{field.name.replace('_', '-')}", type=type(value), default=value)
+    parser = training_parser(__doc__.splitlines()[0], TrainConfig, "build/taef2_c4",
+                             "write the weight file here")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of ``python -m clric_utils.vae.train_taef2_c4``."""
     args = parse_args(argv)
-    config = TrainConfig(**{field.name: getattr(args, field.name) for field in fields(TrainConfig)})
+    config = config_from(args, TrainConfig)
     checkpoint = Path(config.out_dir) / "checkpoint.pt"
     if not args.export_only:
         checkpoint = train(config, resume=args.resume)
