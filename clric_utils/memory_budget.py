@@ -221,12 +221,15 @@ def _size(n_bytes: int) -> str:
 
 def check_max_memory(max_memory: float | None) -> float | None:
     """``max_memory`` (GB) as a float, or ParameterError unless it is None or finite > 0."""
-    if max_memory is None:
-        return None
+    return None if max_memory is None else positive_limit(max_memory, "max_memory", "GB")
+
+
+def positive_limit(value, name: str, unit: str) -> float:
+    """A limit given as ``name`` in ``unit`` as a float; ParameterError unless finite and > 0."""
     try:
-        value = float(max_memory)
+        number = float(value)
     except (TypeError, ValueError):
-        raise ParameterError(f"max_memory must be a number of GB, got {max_memory!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"max_memory must be a finite number of GB > 0, got {max_memory!r}")
-    return value
+        raise ParameterError(f"{name} must be a number of {unit}, got {value!r}") from None
+    if not math.isfinite(number) or number <= 0:
+        raise ParameterError(f"{name} must be a finite number of {unit} > 0, got {value!r}")
+    return number

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 
 from .codec.arch import PRESETS, ArchConfig, get_preset
 from .codec.macs import decoder_macs
-from .errors import ParameterError, ResourceLimitError
+from .errors import ResourceLimitError
+from .memory_budget import positive_limit
 
 #: Default decode-work limit, in megapixel-equivalents (see the module doc).
 DEFAULT_MAX_WORK_MP = 16.0
@@ -76,14 +77,7 @@ def check_max_work(max_work: float | None) -> float:
     """``max_work`` (megapixel-equivalents) as a float; the default for None."""
     if max_work is None:
         return DEFAULT_MAX_WORK_MP
-    try:
-        value = float(max_work)
-    except (TypeError, ValueError):
-        raise ParameterError(f"max_work must be a number of megapixels, got {max_work!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"max_work must be a finite number of megapixels > 0, got "
-                             f"{max_work!r}")
-    return value
+    return positive_limit(max_work, "max_work", "megapixels")
 
 
 def check_work(work: DecodeWork, max_work: float | None, what: str) -> None:

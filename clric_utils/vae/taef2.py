@@ -102,6 +102,14 @@ class _Sample:
     sample: torch.Tensor
 
 
+def tiny_config(latent_channels: int) -> SimpleNamespace:
+    """What FrozenVae, the MAC counter and the memory budget read from a diffusers config."""
+    return SimpleNamespace(
+        latent_channels=latent_channels, scaling_factor=1.0, shift_factor=None,
+        encoder_block_out_channels=(WIDTH,) * 4, decoder_block_out_channels=(WIDTH,) * 4,
+    )
+
+
 class Taef2(nn.Module):
     """TAEF2 with diffusers ``AutoencoderTiny``'s interface (images in [−1, 1])."""
 
@@ -109,11 +117,7 @@ class Taef2(nn.Module):
         super().__init__()
         self.encoder = encoder()
         self.decoder = decoder()
-        # What FrozenVae, the MAC counter and the memory budget read from a diffusers config.
-        self.config = SimpleNamespace(
-            latent_channels=LATENT_CHANNELS, scaling_factor=1.0, shift_factor=None,
-            encoder_block_out_channels=(WIDTH,) * 4, decoder_block_out_channels=(WIDTH,) * 4,
-        )
+        self.config = tiny_config(LATENT_CHANNELS)
 
     @property
     def dtype(self) -> torch.dtype:

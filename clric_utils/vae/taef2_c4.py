@@ -23,14 +23,13 @@ The interface is diffusers' ``AutoencoderTiny``'s, like ``taef2.Taef2``: images 
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from torch import nn
 
 from ..errors import MissingWeightsError
 from .taef2 import LATENT_CHANNELS as TAEF2_CHANNELS
-from .taef2 import WIDTH, Taef2, _Block, _conv, _Latents, _Sample, load_taef2
+from .taef2 import WIDTH, Taef2, _Block, _conv, _Latents, _Sample, load_taef2, tiny_config
 
 #: The latent shape of Stable Diffusion's VAEs: 4 channels at stride 8.
 LATENT_CHANNELS = 4
@@ -59,11 +58,7 @@ class Taef2C4(nn.Module):
         taef2 = taef2 if taef2 is not None else Taef2()
         self.taef2_encoder, self.taef2_decoder = taef2.encoder, taef2.decoder
         self.squeeze, self.lift = squeeze(), lift()
-        # What FrozenVae, the MAC counter and the memory budget read from a diffusers config.
-        self.config = SimpleNamespace(
-            latent_channels=LATENT_CHANNELS, scaling_factor=1.0, shift_factor=None,
-            encoder_block_out_channels=(WIDTH,) * 4, decoder_block_out_channels=(WIDTH,) * 4,
-        )
+        self.config = tiny_config(LATENT_CHANNELS)
 
     @property
     def dtype(self) -> torch.dtype:
