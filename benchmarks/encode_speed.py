@@ -20,6 +20,12 @@ times this checkout's ``fit`` against the one of another checkout of the package
 ``git worktree add /tmp/base HEAD``), each fit in a fresh subprocess, alternating old and new
 on the same latents, and prints milliseconds per iteration, their ratio old/new and whether
 the two fits gave bit-identical parameters.
+
+    python benchmarks/encode_speed.py --tunes latent perceptual --efforts fast --images 2
+
+times the tunes (``api.compress(tune=...)``: the distortion the fit minimises) against each
+other, alternating on the same latents, one thread, and prints each tune's mean wall seconds
+and its ratio to the first tune's.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ import torch
 from clric_utils.codec.arch import DEFAULT_PRESET, PRESETS
 from clric_utils.codec.schedule import DEFAULT_EFFORT, EFFORTS, Effort
 from clric_utils.codec.train import fit
+from clric_utils.codec.tunes import TUNES
 from clric_utils.data import kodak_images
 from clric_utils.images import image_to_tensor, read_image
 from clric_utils.vae.loading import load_vae
@@ -58,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare-with", type=Path, default=None,
                         help="only old (this checkout of the package) vs new, per iteration")
     parser.add_argument("--repeats", type=int, default=3, help="old/new pairs per image")
+    parser.add_argument("--tunes", nargs="+", choices=TUNES, default=None,
+                        help="only the encode time of these tunes, ratios to the first")
     args = parser.parse_args(argv)
 
     from clric_utils.errors import MissingWeightsError
@@ -75,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.compare_with is not None:
         compare_checkouts(args.compare_with, latents, args)
+        return 0
+    if args.tunes:
+        compare_tunes(vae, latents, args)
         return 0
     print(f"VAE {vae.name}, λ = {args.lmbda:g}, {len(latents)} image(s), "
           f"torch {torch.__version__}, {torch.get_num_threads()} thread(s) outside fits")
@@ -121,6 +133,28 @@ def compare_defaults(latents, lmbda: float, seed: int) -> None:
     print(f"default encode: {DEFAULT_PRESET}/{DEFAULT_EFFORT} {mean_now:.1f} s; package 0.1's "
           f"paper/medium (3 400 iterations) {mean_old:.1f} s; ratio {mean_now / mean_old:.2f} "
           f"(≤ 1: no slower), mean of {len(latents)} image(s), 1 thread, λ = {lmbda:g}")
+
+
+def compare_tunes(vae, latents, args) -> None:
+    """Wall seconds of a fit per tune, alternating on the same latents; ratios to the first."""
+    from clric_utils.api import distortion_for
+
+    preset = args.presets[0] if len(args.presets) == 1 else DEFAULT_PRESET
+    effort = args.efforts[0]
+    seconds: dict[str, list[float]] = {tune: [] for tune in args.tunes}
+    for name, latent, size in latents:
+        for tune in args.tunes:
+            result = fit(latent, size, args.lmbda, preset=preset, effort=effort,
+                         seed=args.seed, threads=1, progress=False,
+                         distortion=distortion_for(vae, tune))
+            seconds[tune].append(result.seconds)
+            print(f"{name} {tune}: {result.seconds:.1f} s, estimated {result.estimated_bpp:.4f}"
+                  f" bpp", flush=True)
+    first = sum(seconds[args.tunes[0]])
+    for tune, values in seconds.items():
+        print(f"{preset}/{effort}, λ = {args.lmbda:g}, 1 thread, {len(latents)} image(s): "
+              f"{tune} {sum(values) / len(values):.1f} s per fit, {sum(values) / first:.2f}× "
+              f"the {args.tunes[0]} tune's")
 
 
 #: Run in a subprocess with one checkout first on sys.path: fit the saved latent, print JSON.

@@ -41,7 +41,7 @@ from .devices import check_device
 from .errors import ClricFormatError, ImageReadError, ParameterError
 
 if TYPE_CHECKING:
-    from .codec.distortion import LatentMSE
+    from .codec.distortion import Distortion
     from .codec.model import OverfittedLatentModel
     from .codec.train import FitResult
     from .vae.latents import FrozenVae
@@ -247,7 +247,7 @@ def compress(
     progress: bool = True,
     strict: bool = False,
     max_memory: float | None = None,
-    distortion: str | LatentMSE | None = None,
+    tune: str | Distortion | None = None,
     max_work: float | None = None,
 ) -> EncodeResult:
     """Compress an image (path, H×W×3 uint8 array or 1×3×H×W tensor in [-1, 1]).
@@ -263,13 +263,15 @@ def compress(
     the closest rate reached (the command line's default) instead of returning that closest
     fit with a RuntimeWarning. ``max_memory``: the memory limit in GB (default: what is
     available on this machine); an image needing more is refused before the VAE pass.
-    ``distortion``: what the fit minimises besides the rate (``codec/distortion.py``):
-    ``"latent"`` (plain latent MSE, the paper's), ``"weighted-latent"`` (latent MSE weighted by
-    the VAE decoder's per-channel sensitivity, stored with the VAE) or a ``LatentMSE``; None
-    (default): ``weighted-latent`` for a VAE that stores its sensitivity (``taef2``), else
-    ``latent``. The file format is the same either way. ``max_work``: the work limit in
-    megapixel-equivalents (``work_budget.py``; default 16): a larger image is refused before
-    the VAE pass.
+    ``tune``: the distortion the fit minimises besides the rate
+    (``codec/distortion.py``): ``"latent"`` (plain latent MSE, the paper's),
+    ``"weighted-latent"`` (latent MSE weighted by the VAE decoder's per-channel sensitivity,
+    stored with the VAE), ``"pixel"`` / ``"perceptual"`` (latent MSE plus pixel MSE / pixel MSE
+    and LPIPS-alex of tiles the frozen VAE decoder makes of ŷ; slower to encode) or a
+    distortion object; None (default): ``weighted-latent`` for a VAE that stores its
+    sensitivity (``taef2``), else ``latent``. The file format is the same either way.
+    ``max_work``: the work limit in megapixel-equivalents (``work_budget.py``; default 16): a
+    larger image is refused before the VAE pass.
     """
     device = check_device(device)
     if (lmbda is None) == (target_bpp is None):
@@ -285,7 +287,7 @@ def compress(
     arch = get_preset(preset) if isinstance(preset, str) else preset
     get_effort(effort)
     seed = _checked_seed(seed)
-    _check_distortion_name(distortion)
+    _check_tune_name(tune)
     max_memory = memory_budget.check_max_memory(max_memory)
     max_work = work_budget.check_max_work(max_work)
     # The size first (from a file's header alone), then the VAE, then the budget, and only
@@ -297,7 +299,7 @@ def compress(
     check_scaling_factor(vae)
     if isinstance(preset, str):  # the preset's rule sized to this VAE's latent
         arch = get_preset(preset, int(getattr(vae, "latent_channels", 4)))
-    loss = distortion_for(vae, distortion)
+    loss = distortion_for(vae, tune)
     if target_bpp is not None:
         _check_reachable(target_bpp, height, width, str(vae.name), preset, arch)
     memory_budget.check_budget(encode_budget(arch, height, width, vae), max_memory,
@@ -336,29 +338,35 @@ def _fit_to_target(latent, vae, size, target_bpp, strict, preset, effort, seed, 
     return write_fit(found, vae_name, scaling, latent)
 
 
-#: Names ``compress`` accepts for ``distortion``.
-DISTORTIONS = ("latent", "weighted-latent")
+def _check_tune_name(tune) -> None:
+    """ParameterError for a tune given by a name ``compress`` does not know."""
+    from .codec.tunes import TUNES
+
+    if isinstance(tune, str) and tune not in TUNES:
+        raise ParameterError(f"unknown tune {tune!r}; choose one of {', '.join(TUNES)}")
 
 
-def _check_distortion_name(distortion) -> None:
-    """ParameterError for a distortion given by a name ``compress`` does not know."""
-    if isinstance(distortion, str) and distortion not in DISTORTIONS:
-        raise ParameterError(f"unknown distortion {distortion!r}; choose one of "
-                             f"{', '.join(DISTORTIONS)}")
+def distortion_for(vae: FrozenVae, distortion: str | Distortion | None = None) -> Distortion:
+    """The fit's distortion for ``vae`` and a tune (see ``compress``); ParameterError if bad."""
+    from .codec.distortion import (
+        LATENT_MSE,
+        TUNE_WEIGHTS,
+        DecodedDistortion,
+        LatentMSE,
+        tuned_distortion,
+        weighted_latent_mse,
+    )
 
-
-def distortion_for(vae: FrozenVae, distortion: str | LatentMSE | None = None) -> LatentMSE:
-    """The fit's distortion for ``vae``: see ``compress``; ParameterError for a bad name."""
-    from .codec.distortion import LATENT_MSE, LatentMSE, weighted_latent_mse
-
-    if isinstance(distortion, LatentMSE):
+    if isinstance(distortion, (LatentMSE, DecodedDistortion)):
         return distortion
     sensitivity = getattr(vae, "channel_sensitivity", None)
     if distortion is None:
         distortion = "latent" if sensitivity is None else "weighted-latent"
-    _check_distortion_name(distortion)
+    _check_tune_name(distortion)
     if distortion == "latent":
         return LATENT_MSE
+    if distortion in TUNE_WEIGHTS:
+        return tuned_distortion(distortion, vae)
     if sensitivity is None:
         raise ParameterError(f"VAE {vae.name} stores no per-channel sensitivity, so "
                              "'weighted-latent' is unavailable; measure it with "

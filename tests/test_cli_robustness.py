@@ -168,11 +168,16 @@ def test_interrupt_caught_inside_exec_still_exits_130(tmp_path):
 
 @pytest.mark.parametrize("delay", [0.3, 1.5, 4.0])
 def test_ctrl_c_is_a_clean_exit(tmp_path, random_png, delay):
-    """SIGINT while torch is imported, while the VAE loads or while fitting."""
+    """SIGINT while torch is imported, while the VAE loads or while fitting.
+
+    The child starts with SIGINT's default disposition, as from a terminal: a test run
+    started in the background by a non-interactive shell inherits SIGINT ignored.
+    """
     process = subprocess.Popen(
         [sys.executable, "-m", "clric_utils.cli", "encode", str(random_png), "-o",
          str(tmp_path / "x.clric"), "--vae", "tiny", "--iterations", "100000", "--quiet"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(delay)
     process.send_signal(signal.SIGINT)

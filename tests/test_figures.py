@@ -181,3 +181,16 @@ def test_an_anchor_names_one_curve_by_its_fields() -> None:
         bd_rate_table(frame, "clric", ["psnr"])
     table = bd_rate_table(frame, "clric:taef2", ["psnr"]).set_index("vae")
     assert table.loc["taef2", "psnr"] == pytest.approx(0.0)
+
+
+def test_a_codec_keeps_its_colour_whichever_curves_a_figure_holds():
+    from clric_utils.evaluation.plots import CODEC_COLOURS, curve_styles
+
+    alone = curve_styles([("clric", "house", "wide", "fast")])
+    mixed = curve_styles([("jpeg", "none", "none", "none"), ("clric", "house", "wide", "fast"),
+                          ("clric", "house", "paper", "medium"), ("mystery", "x", "y", "z")])
+    assert alone[("clric", "house", "wide", "fast")] == (CODEC_COLOURS["clric"], "-")
+    assert mixed[("clric", "house", "wide", "fast")] == (CODEC_COLOURS["clric"], "-")
+    assert mixed[("clric", "house", "paper", "medium")] == (CODEC_COLOURS["clric"], "--")
+    assert mixed[("jpeg", "none", "none", "none")][0] == CODEC_COLOURS["jpeg"]
+    assert mixed[("mystery", "x", "y", "z")][0] not in CODEC_COLOURS.values()

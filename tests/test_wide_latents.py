@@ -142,13 +142,13 @@ def test_fit_on_a_32_channel_latent_uses_the_sized_preset_and_the_distortion():
     assert error_of_last_channel(aimed) < error_of_last_channel(plain)
 
 
-def test_compress_refuses_unknown_or_unavailable_distortions():
+def test_compress_refuses_unknown_or_unavailable_tunes():
     import numpy as np
 
     from clric_utils.api import compress
 
     image = np.zeros((16, 16, 3), dtype=np.uint8)
-    with pytest.raises(ParameterError, match="unknown distortion"):
-        compress(image, vae="tiny", lmbda=1.0, distortion="pixels")
+    with pytest.raises(ParameterError, match="unknown tune"):
+        compress(image, vae="tiny", lmbda=1.0, tune="pixels")
     with pytest.raises(ParameterError, match="no per-channel sensitivity"):
-        compress(image, vae="tiny", lmbda=1.0, distortion="weighted-latent")
+        compress(image, vae="tiny", lmbda=1.0, tune="weighted-latent")

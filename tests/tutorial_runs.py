@@ -56,7 +56,7 @@ FIGURES = {
     "01_vae_latents": ["01_latent_channels.png", "01_vae_reconstruction.png",
                        "01_vae_error.png", "01_latent_noise.png", "01_two_vaes.png"],
     "02_overfitting": ["02_training_curves.png", "02_latent_vs_estimate.png", "02_grids.png",
-                       "02_decoded.png"],
+                       "02_decoded.png", "02_perceptual_tune.png"],
     "03_entropy_coding": ["03_arm_context.png", "03_grid_probabilities.png",
                           "03_quantized_parameters.png", "03_file_vs_estimate.png"],
     "04_decoding": ["04_decoded.png", "04_macs.png"],

@@ -11,19 +11,37 @@ measures it on the training photos). Weights :math:`w_c` proportional to that se
 normalised to mean 1 (so λ keeps its scale), make the fit spend its bits where the decoder
 looks; the file format does not change, only what the encoder aims at.
 
+``DecodedDistortion`` looks through the frozen VAE decoder :math:`g` (the *tunes* ``pixel``
+and ``perceptual``; Cool-chic 4.2's ``--tune`` aims at pixels the same way, Ballé et al.,
+arXiv 2412.00505). It keeps the latent MSE as an anchor and adds what the decoder makes of one
+tile :math:`T` of the latent,
+
+.. math::  D(y, \hat y) = \frac{1}{C h w}\lVert y - \hat y \rVert^2
+           + \beta_{\mathrm{pix}}\, \mathrm{MSE}\big(g(\hat y_T), g(y_T)\big)
+           + \beta_{\mathrm{lp}}\, \mathrm{LPIPS}\big(g(\hat y_T), g(y_T)\big),
+
+with the decoder's own picture of the true latent as the target (the VAE is the ceiling: the
+fit cannot do better than :math:`g(y)`, and needs no image). During training each step draws
+a tile with probability ``1/every`` and weighs its terms by ``every`` (an unbiased estimate of
+the average over tiles at ``1/every`` of the decoder's cost); evaluations (the best-parameters
+tracking, weight quantization, the result) use a fixed set of tiles, so the value they compare
+is deterministic. The decoder's weights stay frozen; gradients flow to :math:`\hat y` only.
+
 The training loop (``train.py``), weight quantization (``weight_quant.py``) and ``FitResult``
 take a distortion; the default ``LATENT_MSE`` is exactly the loss the package always used.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 
 import torch
 import torch.nn.functional as F
 
 from ..errors import ParameterError
+from .tunes import TUNE_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -43,13 +61,24 @@ class LatentMSE:
         mean = sum(weights) / len(weights)
         object.__setattr__(self, "channel_weights", tuple(w / mean for w in weights))
 
+    #: The value is the same at every call (a training step's equals an evaluation's).
+    stochastic = False
+
     @property
     def name(self) -> str:
         """``latent`` or ``weighted-latent`` (what result rows and files' provenance say)."""
         return "latent" if self.channel_weights is None else "weighted-latent"
 
-    def __call__(self, y_hat: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
-        """D(y, ŷ) of two ``1 × C × h × w`` tensors (a 0-dim tensor, differentiable)."""
+    def bind(self, latent: torch.Tensor) -> LatentMSE:
+        """The distortion for fits to ``latent``: this one (it keeps nothing per latent)."""
+        return self
+
+    def __call__(self, y_hat: torch.Tensor, latent: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """D(y, ŷ) of two ``1 × C × h × w`` tensors (a 0-dim tensor, differentiable).
+
+        ``generator`` (a training step's random source) is not used: the value is exact.
+        """
         if self.channel_weights is None:
             return F.mse_loss(y_hat, latent)
         if len(self.channel_weights) != latent.shape[1]:
@@ -66,3 +95,113 @@ LATENT_MSE = LatentMSE()
 def weighted_latent_mse(weights: Sequence[float]) -> LatentMSE:
     """Latent MSE with per-channel weights (normalised to mean 1)."""
     return LatentMSE(tuple(weights))
+
+
+@dataclass(eq=False)
+class DecodedDistortion:
+    """Latent MSE plus pixel and LPIPS terms on tiles decoded by the frozen VAE decoder."""
+
+    #: Scaled latent (1×C×t×t) → pixels in about [-1, 1], differentiable, weights frozen.
+    decoder: Callable[[torch.Tensor], torch.Tensor]
+    name: str  # the tune: "pixel" or "perceptual"
+    pixel_weight: float  # β_pix
+    lpips_weight: float  # β_lp
+    # Tile side in latent pixels (96 image pixels): large enough for LPIPS-alex's deepest
+    # features to see a 3×3 map, small enough that a decoder pass costs ≈ 2 fit steps.
+    tile: int = 12
+    # A training step decodes a tile with probability 1/every: with ``every = 3`` the decoder,
+    # LPIPS and their backward cost about as much as the rest of a ``wide`` step on one core.
+    every: int = 3
+    evaluation_tiles: int = 4  # fixed tiles, spread over the latent, for every evaluation
+    lpips_net: str = "alex"
+    _latent: torch.Tensor | None = field(default=None, repr=False)
+    _targets: dict = field(default_factory=dict, repr=False)
+
+    stochastic = True
+
+    def __post_init__(self) -> None:
+        weights = (self.pixel_weight, self.lpips_weight)
+        if any(not (math.isfinite(w) and w >= 0) for w in weights) or not any(weights):
+            raise ParameterError(f"tune weights must be finite, ≥ 0 and not both 0, got {weights}")
+        if self.tile < 1 or self.every < 1 or self.evaluation_tiles < 1:
+            raise ParameterError("tile, every and evaluation_tiles must be ≥ 1")
+
+    def bind(self, latent: torch.Tensor) -> DecodedDistortion:
+        """A copy for fits to ``latent``, which keeps the decoded target of each tile."""
+        return replace(self, _latent=latent, _targets={})
+
+    def tiles(self, latent: torch.Tensor) -> list[tuple[int, int]]:
+        """Top-left corners of the tiles covering ``latent`` (the last row and column flush)."""
+        h, w = latent.shape[-2:]
+        t_h, t_w = min(self.tile, h), min(self.tile, w)
+        rows = sorted({*range(0, h - t_h + 1, t_h), h - t_h})
+        cols = sorted({*range(0, w - t_w + 1, t_w), w - t_w})
+        return [(i, j) for i in rows for j in cols]
+
+    def _crop(self, x: torch.Tensor, corner: tuple[int, int]) -> torch.Tensor:
+        i, j = corner
+        return x[..., i:i + self.tile, j:j + self.tile]
+
+    def _target(self, latent: torch.Tensor, corner: tuple[int, int]) -> torch.Tensor:
+        """g(y_T), decoded once per tile of the bound latent."""
+        if self._latent is None or latent is not self._latent:
+            with torch.no_grad():
+                return self.decoder(self._crop(latent, corner))
+        if corner not in self._targets:
+            with torch.no_grad():
+                self._targets[corner] = self.decoder(self._crop(latent, corner))
+        return self._targets[corner]
+
+    def decoded_terms(self, y_hat: torch.Tensor, latent: torch.Tensor,
+                      corner: tuple[int, int]) -> torch.Tensor:
+        """β_pix·MSE + β_lp·LPIPS between the decoder's pictures of tile ``corner``."""
+        picture = self.decoder(self._crop(y_hat, corner))
+        target = self._target(latent, corner)
+        value = self.pixel_weight * F.mse_loss(picture, target)
+        if self.lpips_weight:
+            from ..metrics.lpips_offline import load_lpips
+
+            lpips = load_lpips(self.lpips_net, str(picture.device))
+            value = value + self.lpips_weight * lpips(picture, target).mean()
+        return value
+
+    def __call__(self, y_hat: torch.Tensor, latent: torch.Tensor,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        """D(y, ŷ): a training step's estimate with ``generator``, else the fixed tiles' value."""
+        value = F.mse_loss(y_hat, latent)
+        corners = self.tiles(latent)
+        if generator is not None:
+            draw = torch.rand(2, generator=generator, device=generator.device).tolist()
+            if draw[0] * self.every >= 1.0:
+                return value
+            corner = corners[min(int(draw[1] * len(corners)), len(corners) - 1)]
+            return value + self.every * self.decoded_terms(y_hat, latent, corner)
+        terms = [self.decoded_terms(y_hat, latent, c) for c in self.evaluation_corners(latent)]
+        return value + torch.stack(terms).mean()
+
+    def evaluation_corners(self, latent: torch.Tensor) -> list[tuple[int, int]]:
+        """The fixed tiles of every evaluation: ``evaluation_tiles`` spread over the tile list."""
+        corners = self.tiles(latent)
+        count = min(self.evaluation_tiles, len(corners))
+        return [corners[(k * len(corners)) // count] for k in range(count)]
+
+
+#: What the fit's loss takes as D (``train.fit``, ``weight_quant``, ``FitResult``).
+Distortion = LatentMSE | DecodedDistortion
+
+
+def vae_decoder(vae) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The differentiable decoder of a ``FrozenVae`` on scaled latents (pixels not clamped)."""
+    def decode(latent: torch.Tensor) -> torch.Tensor:
+        z = latent.to(vae.device) / vae.scaling_factor + vae.shift_factor
+        return vae.model.decode(z).sample.to(latent.device)
+
+    return decode
+
+
+def tuned_distortion(tune: str, vae, **options) -> DecodedDistortion:
+    """The ``pixel`` or ``perceptual`` tune through ``vae``'s decoder (options: see the class)."""
+    if tune not in TUNE_WEIGHTS:
+        raise ParameterError(f"unknown tune {tune!r}; choose one of {', '.join(TUNE_WEIGHTS)}")
+    pixel_weight, lpips_weight = TUNE_WEIGHTS[tune]
+    return DecodedDistortion(vae_decoder(vae), tune, pixel_weight, lpips_weight, **options)

@@ -40,9 +40,10 @@ import torch
 import torch.nn.functional as F
 from torch.func import functional_call, vmap
 
+from ..errors import ParameterError
 from .arch import DEFAULT_PRESET, ArchConfig, get_preset
 from .arm import context_index
-from .distortion import LATENT_MSE, LatentMSE
+from .distortion import LATENT_MSE, Distortion, LatentMSE
 from .grids import LATENT_GAIN
 from .laplace import rate_bits
 from .model import OverfittedLatentModel
@@ -330,7 +331,7 @@ def fit_lambda_grid(
     seed: int = 0,
     device: str = "cpu",
     progress: bool = True,
-    distortion: LatentMSE | None = None,
+    distortion: Distortion | None = None,
     threads: int | None = 1,
     hyperparameters: Hyperparameters = HYPERPARAMETERS,
 ) -> list[FitResult]:
@@ -343,6 +344,9 @@ def fit_lambda_grid(
 
     lambdas = [validate_lambda(lmbda) for lmbda in lambdas]
     distortion = LATENT_MSE if distortion is None else distortion
+    if distortion.stochastic:
+        raise ParameterError(f"the {distortion.name} tune decodes tiles of one model's ŷ at a "
+                             "time and cannot be batched over λ; fit each λ with train.fit")
     channels = latent.shape[1] if isinstance(latent, torch.Tensor) and latent.ndim == 4 else 4
     arch = get_preset(preset, channels) if isinstance(preset, str) else preset
     plan, hp = get_effort(effort), hyperparameters

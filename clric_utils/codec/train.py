@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from ..errors import ParameterError
 from .arch import DEFAULT_PRESET, ArchConfig, get_preset
-from .distortion import LATENT_MSE, LatentMSE
+from .distortion import LATENT_MSE, Distortion
 from .latent_start import start_from_latent, starting_step, supports_latent_start
 from .model import OverfittedLatentModel
 from .schedule import DEFAULT_EFFORT, HYPERPARAMETERS, Effort, Hyperparameters, get_effort
@@ -147,7 +147,7 @@ class _Trainer:
         hp: Hyperparameters,
         bar: tqdm,
         history: list[dict],
-        distortion: LatentMSE = LATENT_MSE,
+        distortion: Distortion = LATENT_MSE,
     ) -> None:
         self.model, self.latent, self.lmbda, self.n_pixels = model, latent, lmbda, n_pixels
         self.distortion = distortion
@@ -159,7 +159,9 @@ class _Trainer:
     def terms(self, mode: str, temperature: float = 0.3, noise: float = 0.25):
         """(loss, D, bpp) of one forward pass; bpp includes the (constant) weight bits."""
         out = self.model(mode, temperature, noise, self.generator)
-        mse = self.distortion(out.y_hat, self.latent)
+        # A training step's estimate draws from the generator (a decoded tune's tile); the
+        # hard evaluation is exact and draws nothing.
+        mse = self.distortion(out.y_hat, self.latent, None if mode == "hard" else self.generator)
         bpp = (out.bits + self.weight_bits) / self.n_pixels
         return mse + self.lmbda * bpp, mse, bpp
 
@@ -225,9 +227,14 @@ class _Trainer:
         params = [p for group in groups for p in group["params"]]
         optimizer = torch.optim.Adam(groups, fused=True)
         best = _Best(self.model)
+        # A stochastic distortion's step value is an estimate: compare evaluations instead.
+        exact = not self.distortion.stochastic
         for i in range(n):
             loss, mse, bpp = self.terms("ste")
-            best.offer(loss.item())  # loss of the parameters *before* this step
+            if exact:
+                best.offer(loss.item())  # loss of the parameters *before* this step
+            elif i % check_every == 0:
+                best.offer(self.evaluate()[0])
             self.step(optimizer, loss, params)
             if (i + 1) % check_every == 0 or i == n - 1:
                 self.log(phase, loss.item(), mse.item(), bpp.item())
@@ -247,7 +254,7 @@ def fit(
     threads: int | None = 1,
     init: FitResult | None = None,
     hyperparameters: Hyperparameters = HYPERPARAMETERS,
-    distortion: LatentMSE | None = None,
+    distortion: Distortion | None = None,
 ) -> FitResult:
     """Overfit a model to ``latent`` (1×C×h×w scaled VAE latent) at rate-distortion trade-off λ.
 
@@ -287,6 +294,7 @@ def fit(
         torch.set_num_threads(int(threads))
     try:
         latent = latent.detach().to(device=device, dtype=torch.float32)
+        distortion = distortion.bind(latent)
         model, started = initial_model(latent, arch, lmbda, seed, hyperparameters, device, init)
         generator = torch.Generator(device=device).manual_seed(seed)
         history: list[dict] = []
@@ -343,7 +351,8 @@ def initial_model(latent: torch.Tensor, arch: ArchConfig, lmbda: float, seed: in
 
 
 def finished_result(model: OverfittedLatentModel, exponents: dict, weight_bits: float,
-                    lmbda: float, latent: torch.Tensor, distortion: LatentMSE,
+                    lmbda: float, latent: torch.Tensor,
+                    distortion: Distortion,
                     history: list[dict], start: float, **common) -> FitResult:
     """Round the trained grids to the integers they are coded as and measure the model.
 

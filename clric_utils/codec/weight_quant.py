@@ -27,7 +27,7 @@ from ..bitstream.rules import (
     WEIGHT_SCALE_FLOOR,
     is_bias,
 )
-from .distortion import LATENT_MSE, LatentMSE
+from .distortion import LATENT_MSE, Distortion
 
 if TYPE_CHECKING:
     from .model import OverfittedLatentModel
@@ -123,7 +123,7 @@ class _PartialLoss:
     """The true loss with hard grids, recomputing only the part a network's change affects."""
 
     def __init__(self, model: OverfittedLatentModel, latent: torch.Tensor, lmbda: float,
-                 n_pixels: int, distortion: LatentMSE = LATENT_MSE) -> None:
+                 n_pixels: int, distortion: Distortion = LATENT_MSE) -> None:
         self.model, self.latent, self.lmbda, self.n_pixels = model, latent, lmbda, n_pixels
         self.distortion = distortion
         self.grids = model.quantized_grids("hard")
@@ -150,7 +150,7 @@ def quantize_network_weights(
     lmbda: float,
     n_pixels: int,
     exponents: tuple[int, ...] = EXPONENTS,
-    distortion: LatentMSE = LATENT_MSE,
+    distortion: Distortion = LATENT_MSE,
 ) -> dict[str, tuple[int, int]]:
     """Pick each network's (weight, bias) exponents by rate-distortion and write them in place.
 

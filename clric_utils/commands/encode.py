@@ -6,6 +6,7 @@ import argparse
 
 from ..codec.arch import DEFAULT_PRESET, PRESETS
 from ..codec.schedule import DEFAULT_EFFORT, EFFORTS
+from ..codec.tunes import TUNES
 
 #: λ used when neither --lmbda nor --target-bpp is given: the middle of the λ grid (30 … 0.001).
 DEFAULT_LAMBDA = 1.0
@@ -41,10 +42,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"VAE's quality), paper (the paper's ≈ 25 MAC/pixel), slim (for "
                              f"wide latents such as taef2's 32 channels), lite "
                              f"(default {DEFAULT_PRESET})")
-    parser.add_argument("--distortion", choices=["latent", "weighted-latent"], default=None,
-                        help="what the fit minimises besides the rate: latent MSE, or latent MSE "
-                             "weighted by the VAE decoder's per-channel sensitivity (default: "
-                             "weighted-latent for a VAE that stores it, taef2; else latent)")
+    parser.add_argument("--tune", "--distortion", dest="tune", choices=list(TUNES),
+                        default=None,
+                        help="what the fit minimises besides the rate: latent MSE (the paper's), "
+                             "latent MSE weighted by the VAE decoder's per-channel sensitivity, "
+                             "or latent MSE plus the pixel MSE (pixel) or pixel MSE and "
+                             "LPIPS-alex (perceptual) of tiles the frozen VAE decoder makes of "
+                             "ŷ, slower to encode (default: weighted-latent for a VAE that "
+                             "stores its sensitivity, taef2; else latent)")
     parser.add_argument("--effort", default=DEFAULT_EFFORT, choices=list(EFFORTS),
                         help=f"training effort (default {DEFAULT_EFFORT})")
     parser.add_argument("--seed", type=int, default=0, help="random seed of the fit (0 … 2^63−1)")
@@ -88,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     result = compress(
         args.input, vae=args.vae, lmbda=lmbda, target_bpp=args.target_bpp, preset=args.preset,
         effort=effort, seed=args.seed, device=args.device, progress=not args.quiet,
-        strict=not args.best_effort, max_memory=args.max_memory, distortion=args.distortion,
+        strict=not args.best_effort, max_memory=args.max_memory, tune=args.tune,
         max_work=args.max_work,
     )
     save_bytes(output, result.data, overwrite=args.force)

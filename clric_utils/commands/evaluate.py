@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
         worker_timeout=args.worker_timeout,
         progress=not args.quiet,
         metrics=args.metrics,
-        codec_options=options if "clric" in codecs else None,
+        codec_options=options if any(c.startswith("clric") for c in codecs) else None,
     )
     table = mean_table(frame, args.metrics)
     with pd.option_context("display.width", 160, "display.max_columns", 20):

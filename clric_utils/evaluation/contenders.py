@@ -271,11 +271,13 @@ class LatentQuantCodec:
 class ClricCodec:
     """Adapter to ``clric_utils.api.compress`` / ``decompress``; parameter = λ.
 
-    λ weighs ``MSE(latent) + λ · bits / (H·W)``; larger λ = fewer bits. The default grid is
-    the preset's ``clric_utils.codec.schedule.lambda_grid``.
+    λ weighs ``D + λ · bits / (H·W)``; larger λ = fewer bits. The default grid is the preset's
+    ``clric_utils.codec.schedule.lambda_grid``. ``tune`` None fits the VAE's default
+    distortion (``api.compress``) under the name ``clric``; a tune through the decoder
+    (``pixel``, ``perceptual``) is a curve of its own, ``clric-<tune>`` (the codec name is in
+    every row's key, so the rows of two tunes never stand in for each other).
     """
 
-    name = "clric"
     uses_vae = True
     measures_rate = True
 
@@ -286,6 +288,7 @@ class ClricCodec:
         preset: str | None = None,
         effort: str | None = None,
         seed: int | None = 0,
+        tune: str | None = None,
     ) -> None:
         from .. import api
         from ..codec.arch import DEFAULT_PRESET, get_preset
@@ -295,6 +298,11 @@ class ClricCodec:
             get_preset(preset)  # an unknown name fails here, not after the first image
         if effort is not None:
             get_effort(effort)
+        if tune is not None and tune not in TUNED_CODECS.values():
+            raise ParameterError(f"unknown tune {tune!r} for clric eval; choose one of "
+                                 f"{', '.join(TUNED_CODECS.values())}")
+        self.name = "clric" if tune is None else f"clric-{tune}"
+        self.tune = tune
         self.api = api
         self.vae = _require_vae(vae, self.name)
         channels = int(getattr(self.vae, "latent_channels", 4))
@@ -312,7 +320,7 @@ class ClricCodec:
         """Overfit CLRIC to ``image`` at λ = ``parameter`` and return the file bytes."""
         result = self.api.compress(
             image, vae=self.vae, lmbda=float(parameter), device=self.device, progress=False,
-            **self.settings,
+            tune=self.tune, **self.settings,
         )  # fmt: skip
         return bytes(result.data)
 
@@ -324,6 +332,18 @@ class ClricCodec:
 # --------------------------------------------------------------------------- registry
 CodecFactory = Callable[..., Codec]
 
+#: CLRIC fitted through the VAE decoder (``codec/distortion.py``): codec name → tune.
+TUNED_CODECS = {"clric-pixel": "pixel", "clric-perceptual": "perceptual"}
+
+
+def _tuned_clric(tune: str) -> CodecFactory:
+    """The factory of CLRIC fitted with ``tune``."""
+    def factory(vae: Any = None, device: str = "cpu", **options: Any) -> ClricCodec:
+        return ClricCodec(vae, device, tune=tune, **options)
+
+    return factory
+
+
 #: Codec name → factory(vae=..., device=..., **options).
 CODECS: dict[str, CodecFactory] = {
     "jpeg": jpeg_codec,
@@ -333,10 +353,11 @@ CODECS: dict[str, CodecFactory] = {
     "vae-only": lambda vae=None, device="cpu", **_: VaeOnlyCodec(vae, device),
     "latent-quant": lambda vae=None, device="cpu", **_: LatentQuantCodec(vae, device),
     "clric": lambda vae=None, device="cpu", **options: ClricCodec(vae, device, **options),
+    **{name: _tuned_clric(tune) for name, tune in TUNED_CODECS.items()},
 }
 
 #: Codecs that need a VAE (the sweep loads one only if any of these is requested).
-VAE_CODECS = frozenset({"vae-only", "latent-quant", "clric"})
+VAE_CODECS = frozenset({"vae-only", "latent-quant", "clric", *TUNED_CODECS})
 
 
 def make_codec(name: str, vae: Any = None, device: str = "cpu", **options: Any) -> Codec:

@@ -123,6 +123,33 @@ def _draw_anchors(axis, metric: str, dataset: str, styles: dict[str, tuple[str, 
     return drawn
 
 
+#: One colour per codec in every figure (matplotlib's cycle colours, named), so that a codec
+#: keeps its colour whichever curves a table holds; unknown codecs take the unused ones.
+CODEC_COLOURS = {"clric": "C3", "clric-perceptual": "C6", "clric-pixel": "C9", "jpeg": "C0",
+                 "webp": "C1", "avif": "C2", "avif-slow": "C8", "latent-quant": "C4",
+                 "vae-only": "C7"}  # fmt: skip
+
+#: Line styles of a codec's second, third, … curve (other VAE, preset or effort).
+CURVE_LINES = ("-", "--", ":", "-.")
+
+
+def curve_styles(keys: Sequence[tuple]) -> dict[tuple, tuple[str, str]]:
+    """(colour, line style) of each curve key (codec first): the codec's colour, and the n-th
+    curve of a codec the n-th line style."""
+    spare = iter(f"C{i}" for i in range(10) if f"C{i}" not in CODEC_COLOURS.values())
+    extra: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    styles = {}
+    for key in keys:
+        codec = str(key[0])
+        if codec not in CODEC_COLOURS and codec not in extra:
+            extra[codec] = next(spare, "k")
+        colour = CODEC_COLOURS.get(codec) or extra[codec]
+        styles[key] = (colour, CURVE_LINES[seen.get(codec, 0) % len(CURVE_LINES)])
+        seen[codec] = seen.get(codec, 0) + 1
+    return styles
+
+
 def plot_rd(
     results: pd.DataFrame | str | Path | Iterable[str | Path],
     metrics: Sequence[str] = ("psnr", "ms_ssim", "lpips_alex", "lpips_vgg", "dists"),
@@ -152,12 +179,12 @@ def plot_rd(
     axes = grid[: len(metrics)]
     columns = curve_columns(means)
     keys = means[columns].drop_duplicates().itertuples(index=False, name=None)
-    colours = {key: f"C{i}" for i, key in enumerate(keys)}
+    styles = curve_styles(list(keys))
     anchor_styles: dict[str, tuple[str, str]] = {}
     cited: dict[str, str] = {}
     for axis, metric in zip(axes, metrics, strict=True):
         for key, curve in means.groupby(columns, sort=False, dropna=False):
-            label, colour = curve_label(*key), colours[key]
+            label, (colour, line) = curve_label(*key), styles[key]
             if total is not None and curve["images"].max() < total:
                 label += f" [{curve['images'].max()} of {total} images]"
             values = curve[metric]
@@ -166,7 +193,8 @@ def plot_rd(
             if curve["bpp"].isna().all():  # no rate: the VAE's quality ceiling
                 axis.axhline(values.mean(), color=colour, linestyle="--", label=f"{label} ceiling")
             else:
-                axis.plot(curve["bpp"], values, marker="o", markersize=3, color=colour, label=label)
+                axis.plot(curve["bpp"], values, marker="o", markersize=3, color=colour,
+                          linestyle=line, label=label)
         if anchors is not None:
             for curve in _draw_anchors(axis, metric, anchors, anchor_styles):
                 cited[curve.name] = curve.short_citation

@@ -28,8 +28,9 @@ from .contenders import Codec
 RATE_TOLERANCE = 0.15
 
 #: Names shown in the panels.
-DISPLAY_NAMES = {"clric": "CLRIC", "jpeg": "JPEG", "webp": "WebP", "avif": "AVIF",
-                 "avif-slow": "AVIF (slow)"}  # fmt: skip
+DISPLAY_NAMES = {"clric": "CLRIC", "clric-pixel": "CLRIC (pixel tune)",
+                 "clric-perceptual": "CLRIC (perceptual tune)", "jpeg": "JPEG", "webp": "WebP",
+                 "avif": "AVIF", "avif-slow": "AVIF (slow)"}  # fmt: skip
 
 #: Panel metrics: column name → (label, function of (reference, distorted), format).
 PANEL_METRICS: dict[str, tuple[str, Callable[..., float], str]] = {
@@ -58,7 +59,7 @@ class Reconstruction:
     @property
     def setting(self) -> str:
         """The parameter as the codec calls it: λ for CLRIC, quality for the formats."""
-        return f"{'λ' if self.codec == 'clric' else 'q'}={self.parameter:g}"
+        return f"{'λ' if self.codec.startswith('clric') else 'q'}={self.parameter:g}"
 
     def caption(self) -> str:
         """Panel title: codec, setting and bpp; a note if any; the metrics measured."""

@@ -7,11 +7,9 @@ Both forms give the same numbers: a uint8 array ``u`` is read as the tensor ``u 
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 
@@ -99,16 +97,6 @@ def ms_ssim(a: ImageLike, b: ImageLike) -> float:
     return float(_ms_ssim(ta, tb, data_range=1.0, size_average=True).item())
 
 
-@contextlib.contextmanager
-def _quiet_torchvision() -> Iterator[None]:
-    """Hide torchvision's 'pretrained is deprecated' warnings raised inside lpips."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r".*deprecated since 0\.13.*", category=UserWarning
-        )
-        yield
-
-
 def lpips(a: ImageLike, b: ImageLike, net: str = "alex") -> float:
     """LPIPS v0.1 distance with the ``alex`` or ``vgg`` backbone (0 for identical images)."""
     if net not in ("alex", "vgg"):
@@ -116,8 +104,7 @@ def lpips(a: ImageLike, b: ImageLike, net: str = "alex") -> float:
     from .lpips_offline import load_lpips  # imported here: lpips pulls in all of torchvision
 
     ta, tb = _pair(a, b)
-    with _quiet_torchvision():
-        model = load_lpips(net, str(ta.device))
+    model = load_lpips(net, str(ta.device))
     with torch.no_grad():
         return float(model(ta * 2 - 1, tb * 2 - 1).flatten()[0].item())
 

@@ -22,6 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..atomic import write_bytes_atomic
 from ..codec.laplace import laplace_pmf
+from ..evaluation.plots import METRIC_LABELS
 from ..metrics.quality import psnr
 
 
@@ -64,6 +65,8 @@ def plot_latent_channels(latent: torch.Tensor, title: str | None = None) -> Figu
                         label="N(0, 1)")
         axes[1, c].set_xlim(-1.3 * limit, 1.3 * limit)
         axes[1, c].set_yticks([])
+        axes[1, c].set_xlabel("latent value (scaled)", fontsize="small")
+    axes[1, 0].set_ylabel("density", fontsize="small")
     axes[1, 0].legend(fontsize="x-small")
     figure.colorbar(image, ax=axes[0, :], shrink=0.8)
     if title:
@@ -261,12 +264,15 @@ def plot_file_breakdown(table: pd.DataFrame) -> Figure:
     return figure
 
 
-def plot_macs(table: pd.DataFrame, vae_name: str = "VAE") -> Figure:
-    """Bars of MAC per pixel: f_ψ parts, the paper's total, the VAE decoder (log scale)."""
+def plot_macs(table: pd.DataFrame, vae_name: str = "VAE", preset: str = "this file's") -> Figure:
+    """Bars of MAC per pixel: f_ψ parts, the paper's total, the VAE decoder (log scale).
+
+    ``preset`` names the architecture the parts and the first total belong to."""
     figure = Figure(figsize=(8, 3.6), layout="constrained")
     axis = figure.subplots()
     columns = [("arm", "ARM"), ("upsampling", "upsampling"), ("synthesis", "synthesis"),
-               ("total", "f_ψ total (ours)"), ("paper total", "f_ψ total (paper)")]
+               ("total", f"f_ψ total ({preset} preset)"),
+               ("paper total", "f_ψ total (the paper's Table 1)")]
     if "VAE decoder" in table:
         columns.append(("VAE decoder", f"{vae_name} decoder"))
     width = 0.8 / len(columns)
@@ -349,7 +355,7 @@ def plot_rate_curve(table: pd.DataFrame, ceiling: float | None = None,
         right.axhline(ceiling, color="k", ls="--", label="VAE ceiling")
     right.xaxis.set_major_locator(MaxNLocator(5))
     right.set_xlabel("bits per pixel (file)")
-    right.set_ylabel(metric)
+    right.set_ylabel(METRIC_LABELS.get(metric, metric))
     right.grid(alpha=0.3)
     right.legend()
     return figure
