@@ -77,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, path in chosen_images(args.kodak, args.clic):
         out = args.figures / f"fig_visual_{name}.png"
         title = (f"{name}: CLRIC ({args.vae} VAE, preset {args.preset}) and "
-                 f"{', '.join(b.name for b in baselines)} at matched file size; crops of the "
-                 "boxed region, metrics on the whole image")  # fmt: skip
+                 f"{', '.join(b.name for b in baselines)} at the file size closest to CLRIC's "
+                 "(a note where a format cannot get that small); crops of the boxed region, "
+                 "metrics on the whole image")  # fmt: skip
         _, comparison = visual_comparison(read_image(path), clric, args.lambdas, baselines,
                                           out, title)  # fmt: skip
         print(f"wrote {out}")

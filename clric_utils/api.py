@@ -276,6 +276,7 @@ def compress(
     device = check_device(device)
     if (lmbda is None) == (target_bpp is None):
         raise ParameterError("give exactly one of lmbda and target_bpp")
+    from .codec.distortion import DecodedDistortion
     from .codec.train import fit as fit_latent
     from .codec.train import validate_lambda
 
@@ -310,6 +311,8 @@ def compress(
         if x is None:
             x = _image_tensor(image)
         latent = vae.encode(x).to("cpu")
+        if isinstance(loss, DecodedDistortion):  # a tune through the decoder aims at the image
+            loss = loss.aimed_at(x.to("cpu"))
         if lmbda is not None:
             result = fit_latent(latent, (height, width), lmbda, preset=preset, effort=effort,
                                 seed=seed, device=device, progress=progress, distortion=loss)

@@ -42,10 +42,30 @@ def test_tiles_cover_the_latent_and_stay_inside(tiny_vae, shape):
     latent = torch.zeros(1, 4, *shape)
     covered = torch.zeros(shape, dtype=torch.bool)
     for i, j in tune.tiles(latent):
-        tile = tune._crop(latent, (i, j))
-        assert tile.shape[-2:] == (min(12, shape[0]), min(12, shape[1]))
+        assert 0 <= i <= shape[0] - min(12, shape[0]) and 0 <= j <= shape[1] - min(12, shape[1])
         covered[i:i + 12, j:j + 12] = True
     assert covered.all()
+
+
+def _blurred_picture(latent: torch.Tensor) -> torch.Tensor:
+    """A stand-in decoder that sees one latent pixel around each (a 3×3 blur), 8× nearest."""
+    kernel = torch.full((4, 1, 3, 3), 1.0 / 9)
+    blurred = F.conv2d(latent, kernel, padding=1, groups=4)[:, :3]
+    return F.interpolate(blurred, scale_factor=8)
+
+
+@pytest.mark.parametrize("corner", [(0, 0), (5, 9), (12, 16), (3, 0)])
+def test_a_tile_decoded_with_its_margin_is_that_part_of_the_whole_picture(corner):
+    torch.manual_seed(0)
+    latent = torch.randn(1, 4, 20, 24)
+    tune = DecodedDistortion(_blurred_picture, "pixel", 1.0, 0.0, tile=8, margin=1)
+    whole = _blurred_picture(latent)
+    i, j = corner
+    expected = whole[..., 8 * i:8 * (i + 8), 8 * j:8 * (j + 8)]
+    assert torch.equal(tune._picture(latent, corner), expected)
+    alone = DecodedDistortion(_blurred_picture, "pixel", 1.0, 0.0, tile=8, margin=0)
+    if i > 0:  # without a margin the tile's first row lacks its upper neighbours
+        assert not torch.equal(alone._picture(latent, corner), expected)
 
 
 def test_evaluation_is_exact_and_zero_at_the_true_latent(tiny_vae):
@@ -61,11 +81,11 @@ def test_evaluation_is_exact_and_zero_at_the_true_latent(tiny_vae):
     corners = tune.tiles(latent)
     chosen = tune.evaluation_corners(latent)
     assert len(chosen) == 4 and chosen[0] == corners[0] and len(set(chosen)) == 4
-    decode = tune.decoder
-    pixel = torch.stack([F.mse_loss(decode(tune._crop(y_hat, c)), decode(tune._crop(latent, c)))
+    pixel = torch.stack([F.mse_loss(tune._picture(y_hat, c), tune._picture(latent, c))
                          for c in chosen]).mean()
     expected = F.mse_loss(y_hat, latent) + tune.pixel_weight * pixel
     assert torch.allclose(first, expected, rtol=1e-5)
+    assert set(tune._targets) == set(chosen)  # their targets decoded once and kept
 
 
 def test_training_estimate_decodes_one_step_in_every_and_reaches_y_hat_only(tiny_vae):
@@ -85,7 +105,7 @@ def test_training_estimate_decodes_one_step_in_every_and_reaches_y_hat_only(tiny
         assert y_hat.grad is not None
     assert 70 <= decoded <= 130  # 400 / every = 100 expected
     assert all(p.grad is None for p in tiny_vae.model.parameters())
-    assert len(tune._targets) <= len(tune.tiles(latent))  # one decoded target per tile
+    assert not tune._targets  # a training step's tile is anywhere: its target is not kept
 
 
 def test_bad_tune_settings_are_refused(tiny_vae):
@@ -96,6 +116,8 @@ def test_bad_tune_settings_are_refused(tiny_vae):
         DecodedDistortion(decoder, "pixel", 0.0, 0.0)
     with pytest.raises(ParameterError, match="≥ 1"):
         DecodedDistortion(decoder, "pixel", 1.0, 0.0, tile=0)
+    with pytest.raises(ParameterError, match="margin"):
+        DecodedDistortion(decoder, "pixel", 1.0, 0.0, margin=-1)
     with pytest.raises(ParameterError, match="unknown tune"):
         tuned_distortion("wasserstein", tiny_vae)
 
@@ -157,3 +179,21 @@ def test_the_command_line_refuses_an_unknown_tune(small_image, write_image, tmp_
                          capture_output=True, text=True)
     assert run.returncode == 2 and "--tune" in run.stderr and "perceptual" in run.stderr
     assert not (tmp_path / "x.clric").exists()
+
+
+def test_aimed_at_an_image_the_terms_compare_with_its_pixels():
+    torch.manual_seed(0)
+    latent = torch.randn(1, 4, 4, 6)
+    image = torch.rand(1, 3, 29, 45) * 2 - 1  # sides not multiples of 8: padded like the VAE's
+    tune = DecodedDistortion(_blurred_picture, "pixel", 2.0, 0.0, tile=2, margin=1)
+    aimed = tune.aimed_at(image).bind(latent)
+    assert aimed.image.shape == (1, 3, 32, 48) and tune.image is None
+    assert torch.equal(aimed.image[..., :29, :45], image)
+    assert torch.equal(aimed.image[..., 29:, :45], image[..., 28:29, :].expand(-1, -1, 3, -1))
+    corners = aimed.evaluation_corners(latent)
+    expected = F.mse_loss(latent, latent) + 2.0 * torch.stack([
+        F.mse_loss(aimed._picture(latent, (i, j)), aimed.image[..., 8 * i:8 * i + 16,
+                                                              8 * j:8 * j + 16])
+        for i, j in corners]).mean()
+    assert torch.allclose(aimed(latent, latent), expected)
+    assert float(aimed(latent, latent)) > 0  # g(y) is not the image

@@ -84,6 +84,7 @@ def test_a_baseline_that_cannot_go_that_low_spans_both_rows(psnr_only) -> None:
     figure = visual.draw_comparison(image, comparison)
     jpeg_panels = [axis for axis in figure.axes if axis.get_title().startswith("JPEG")]
     assert len(jpeg_panels) == 1 and "cannot reach" in jpeg_panels[0].get_title()
+    assert max(len(line) for line in jpeg_panels[0].get_title().splitlines()[:-1]) <= 40
 
 
 def test_missing_backbone_weights_leave_the_metric_out(monkeypatch) -> None:

@@ -20,8 +20,11 @@ tile :math:`T` of the latent,
            + \beta_{\mathrm{pix}}\, \mathrm{MSE}\big(g(\hat y_T), g(y_T)\big)
            + \beta_{\mathrm{lp}}\, \mathrm{LPIPS}\big(g(\hat y_T), g(y_T)\big),
 
-with the decoder's own picture of the true latent as the target (the VAE is the ceiling: the
-fit cannot do better than :math:`g(y)`, and needs no image). During training each step draws
+against the image itself where the caller gives it (``api.compress`` does: the fit may then
+find latents whose picture is closer to the image than the VAE encoder's, whose latent was
+never optimised for this image), else against the decoder's picture of the true latent
+:math:`g(y_T)`. Each tile is decoded with a margin of neighbours around it, left out of the
+terms, so that it looks as it does in the whole picture. During training each step draws
 a tile with probability ``1/every`` and weighs its terms by ``every`` (an unbiased estimate of
 the average over tiles at ``1/every`` of the decoder's cost); evaluations (the best-parameters
 tracking, weight quantization, the result) use a fixed set of tiles, so the value they compare
@@ -106,14 +109,24 @@ class DecodedDistortion:
     name: str  # the tune: "pixel" or "perceptual"
     pixel_weight: float  # β_pix
     lpips_weight: float  # β_lp
-    # Tile side in latent pixels (96 image pixels): large enough for LPIPS-alex's deepest
-    # features to see a 3×3 map, small enough that a decoder pass costs ≈ 2 fit steps.
-    tile: int = 12
-    # A training step decodes a tile with probability 1/every: with ``every = 3`` the decoder,
-    # LPIPS and their backward cost about as much as the rest of a ``wide`` step on one core.
+    # Side of the tile the terms compare, in latent pixels (8 image pixels each): 64 image
+    # pixels, enough for LPIPS-alex's deepest features (a 2×2 map and more).
+    tile: int = 8
+    # Latent pixels decoded around the tile and left out of the terms: a tile decoded alone
+    # differs from the whole picture near its edges, where the decoder's padding replaces the
+    # neighbours; these pixels give it its neighbours (not at the latent's own border, where
+    # the whole picture is padded too).
+    margin: int = 4
+    # A training step decodes a tile with probability 1/every: one decoded window (forward and
+    # backward through the decoder and LPIPS) costs several plain ``wide`` steps on one core, so
+    # the tune's encode time is a few times the latent tune's (measured: docs/codec.md §10).
     every: int = 3
     evaluation_tiles: int = 4  # fixed tiles, spread over the latent, for every evaluation
     lpips_net: str = "alex"
+    downsampling: int = 8  # image pixels per latent pixel along a side
+    #: The image (1×3×H×W in [-1, 1]) the latent came from: the target of the decoded terms
+    #: when given (``aimed_at``), else the decoder's picture of the true latent.
+    image: torch.Tensor | None = field(default=None, repr=False)
     _latent: torch.Tensor | None = field(default=None, repr=False)
     _targets: dict = field(default_factory=dict, repr=False)
 
@@ -123,8 +136,16 @@ class DecodedDistortion:
         weights = (self.pixel_weight, self.lpips_weight)
         if any(not (math.isfinite(w) and w >= 0) for w in weights) or not any(weights):
             raise ParameterError(f"tune weights must be finite, ≥ 0 and not both 0, got {weights}")
-        if self.tile < 1 or self.every < 1 or self.evaluation_tiles < 1:
-            raise ParameterError("tile, every and evaluation_tiles must be ≥ 1")
+        if self.tile < 1 or self.every < 1 or self.evaluation_tiles < 1 or self.margin < 0:
+            raise ParameterError("tile, every and evaluation_tiles must be ≥ 1, margin ≥ 0")
+
+    def aimed_at(self, image: torch.Tensor) -> DecodedDistortion:
+        """A copy whose decoded terms compare with ``image`` (1×3×H×W in [-1, 1]), padded to
+        whole latent pixels as the VAE's encoder pads it (edge replication)."""
+        d = self.downsampling
+        pad_h, pad_w = -image.shape[-2] % d, -image.shape[-1] % d
+        padded = F.pad(image.detach().float(), (0, pad_w, 0, pad_h), mode="replicate")
+        return replace(self, image=padded, _targets={})
 
     def bind(self, latent: torch.Tensor) -> DecodedDistortion:
         """A copy for fits to ``latent``, which keeps the decoded target of each tile."""
@@ -138,25 +159,40 @@ class DecodedDistortion:
         cols = sorted({*range(0, w - t_w + 1, t_w), w - t_w})
         return [(i, j) for i in rows for j in cols]
 
-    def _crop(self, x: torch.Tensor, corner: tuple[int, int]) -> torch.Tensor:
-        i, j = corner
-        return x[..., i:i + self.tile, j:j + self.tile]
+    def _window(self, latent: torch.Tensor, corner: tuple[int, int]):
+        """(latent slices of the decoded window, pixel slices of the tile inside its picture)."""
+        spans = []
+        for start, size in zip(corner, latent.shape[-2:], strict=True):
+            low, high = max(start - self.margin, 0), min(start + self.tile + self.margin, size)
+            tile_end = min(start + self.tile, size)
+            d = self.downsampling
+            spans.append((slice(low, high), slice(d * (start - low), d * (tile_end - low))))
+        return (spans[0][0], spans[1][0]), (spans[0][1], spans[1][1])
 
-    def _target(self, latent: torch.Tensor, corner: tuple[int, int]) -> torch.Tensor:
-        """g(y_T), decoded once per tile of the bound latent."""
-        if self._latent is None or latent is not self._latent:
+    def _picture(self, x: torch.Tensor, corner: tuple[int, int]) -> torch.Tensor:
+        """The decoder's picture of the tile at ``corner``, decoded with its margin."""
+        (rows, cols), (tile_rows, tile_cols) = self._window(x, corner)
+        return self.decoder(x[..., rows, cols])[..., tile_rows, tile_cols]
+
+    def _target(self, latent: torch.Tensor, corner: tuple[int, int], keep: bool) -> torch.Tensor:
+        """The image's tile, or g(y_T); with ``keep``, decoded once per tile of the bound latent
+        (the evaluation tiles: a training step's tile is anywhere, keeping them would grow)."""
+        if self.image is not None:
+            (i, j), d, t = corner, self.downsampling, self.tile
+            return self.image[..., d * i:d * (i + t), d * j:d * (j + t)].to(latent.device)
+        if not keep or self._latent is None or latent is not self._latent:
             with torch.no_grad():
-                return self.decoder(self._crop(latent, corner))
+                return self._picture(latent, corner)
         if corner not in self._targets:
             with torch.no_grad():
-                self._targets[corner] = self.decoder(self._crop(latent, corner))
+                self._targets[corner] = self._picture(latent, corner)
         return self._targets[corner]
 
     def decoded_terms(self, y_hat: torch.Tensor, latent: torch.Tensor,
-                      corner: tuple[int, int]) -> torch.Tensor:
+                      corner: tuple[int, int], keep: bool = True) -> torch.Tensor:
         """β_pix·MSE + β_lp·LPIPS between the decoder's pictures of tile ``corner``."""
-        picture = self.decoder(self._crop(y_hat, corner))
-        target = self._target(latent, corner)
+        picture = self._picture(y_hat, corner)
+        target = self._target(latent, corner, keep)
         value = self.pixel_weight * F.mse_loss(picture, target)
         if self.lpips_weight:
             from ..metrics.lpips_offline import load_lpips
@@ -167,15 +203,20 @@ class DecodedDistortion:
 
     def __call__(self, y_hat: torch.Tensor, latent: torch.Tensor,
                  generator: torch.Generator | None = None) -> torch.Tensor:
-        """D(y, ŷ): a training step's estimate with ``generator``, else the fixed tiles' value."""
+        """D(y, ŷ): a training step's estimate with ``generator``, else the fixed tiles' value.
+
+        A training step's tile starts anywhere in the latent (so no tile edge sits at the same
+        place every time); its terms are weighed by ``every``.
+        """
         value = F.mse_loss(y_hat, latent)
-        corners = self.tiles(latent)
         if generator is not None:
-            draw = torch.rand(2, generator=generator, device=generator.device).tolist()
+            draw = torch.rand(3, generator=generator, device=generator.device).tolist()
             if draw[0] * self.every >= 1.0:
                 return value
-            corner = corners[min(int(draw[1] * len(corners)), len(corners) - 1)]
-            return value + self.every * self.decoded_terms(y_hat, latent, corner)
+            h, w = latent.shape[-2:]
+            corner = (min(int(draw[1] * max(h - self.tile + 1, 1)), max(h - self.tile, 0)),
+                      min(int(draw[2] * max(w - self.tile + 1, 1)), max(w - self.tile, 0)))
+            return value + self.every * self.decoded_terms(y_hat, latent, corner, keep=False)
         terms = [self.decoded_terms(y_hat, latent, c) for c in self.evaluation_corners(latent)]
         return value + torch.stack(terms).mean()
 
@@ -204,4 +245,5 @@ def tuned_distortion(tune: str, vae, **options) -> DecodedDistortion:
     if tune not in TUNE_WEIGHTS:
         raise ParameterError(f"unknown tune {tune!r}; choose one of {', '.join(TUNE_WEIGHTS)}")
     pixel_weight, lpips_weight = TUNE_WEIGHTS[tune]
-    return DecodedDistortion(vae_decoder(vae), tune, pixel_weight, lpips_weight, **options)
+    return DecodedDistortion(vae_decoder(vae), tune, pixel_weight, lpips_weight,
+                             downsampling=int(getattr(vae, "downsampling", 8)), **options)

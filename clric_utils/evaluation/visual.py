@@ -12,6 +12,7 @@ so no panel is empty or repeated.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,9 @@ from matplotlib.patches import Rectangle
 from ..errors import MissingWeightsError, ParameterError
 from ..metrics import quality
 from .contenders import Codec
+
+#: Characters per line of a panel's note (a 2.6-inch column in x-small type).
+CAPTION_WIDTH = 40
 
 #: How a baseline's rate may differ from the subject's and still count as matched.
 RATE_TOLERANCE = 0.15
@@ -64,8 +68,8 @@ class Reconstruction:
     def caption(self) -> str:
         """Panel title: codec, setting and bpp; a note if any; the metrics measured."""
         lines = [f"{self.name} {self.setting}, {self.bpp:.4f} bpp"]
-        if self.note:
-            lines.append(f"({self.note})")
+        if self.note:  # wrapped: a panel's title stays within its column
+            lines.extend(textwrap.wrap(f"({self.note})", CAPTION_WIDTH))
         measured = [
             f"{PANEL_METRICS[key][0]} {PANEL_METRICS[key][2].format(value)}"
             for key, value in self.metrics.items()
@@ -238,8 +242,9 @@ def draw_comparison(
         axes[key].set_title(item.caption(), fontsize="x-small")
     for axis in axes.values():
         axis.set_axis_off()
-    figure.suptitle(title or "Matched file sizes; crops of the boxed region, metrics on the "
-                    "whole image")  # fmt: skip
+    figure.suptitle(title or "The file size closest to the subject's (a note where a format "
+                    "cannot get that small); crops of the boxed region, metrics on the whole "
+                    "image")  # fmt: skip
     if out_path is not None:
         path = Path(out_path)
         path.parent.mkdir(parents=True, exist_ok=True)
