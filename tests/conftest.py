@@ -96,6 +96,18 @@ def random_png(tmp_path: Path) -> Path:
     return path
 
 
+@pytest.fixture
+def one_thread():
+    """Codec work runs on one thread (fastest on small latents, and reproducible); modules
+    whose every test needs it say ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(scope="session")
 def tiny_vae():
     """The seeded ``tiny`` VAE (plumbing only: its reconstructions are noise)."""

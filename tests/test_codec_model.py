@@ -12,14 +12,8 @@ from clric_utils.codec.laplace import rate_bits
 from clric_utils.codec.model import OverfittedLatentModel
 from clric_utils.codec.upsampling import bicubic_kernel, upsample2x, upsample2x_1d
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Codec work runs on one thread (fastest on small latents, and reproducible)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+#: Codec work runs on one thread here (conftest's ``one_thread``).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _model(preset: str = "paper", height: int = 11, width: int = 17) -> OverfittedLatentModel:

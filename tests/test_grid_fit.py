@@ -17,13 +17,8 @@ EFFORT = short_effort(200)  # 160 soft-round, 30 STE, 10 finetune steps
 LAMBDAS = (3.0, 0.3, 0.01)  # one above and two below the latent-start limit 0.1
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Codec work runs on one thread (fastest on small latents, and reproducible)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+#: Codec work runs on one thread here (conftest's ``one_thread``).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @functools.lru_cache(maxsize=1)

@@ -36,13 +36,8 @@ TINY_EFFORT = Effort("test", softround_iterations=200, ste_iterations=30, finetu
 IMAGE_SIZE = (128, 192)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Codec work runs on one thread (fastest on small latents, and reproducible)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+#: Codec work runs on one thread here (conftest's ``one_thread``).
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @functools.lru_cache(maxsize=1)
