@@ -27,18 +27,25 @@ $(VENV)/.installed: pyproject.toml
 # (as JupyterLab does), without progress bars or widgets: executed copies go to build/, their
 # figures to $(TUTORIAL_FIGURES) (build/figures: git status stays clean; TUTORIAL_FIGURES=figures
 # refreshes the committed copies).
+# LAB=1 is the lab mode for a class: each chapter with the smaller settings of
+# clric_utils/tutorial/lab.py (≤ 4 minutes each here), printing what it leaves out. Each
+# chapter's wall time is appended to build/tutorial_times.csv (chapter, mode, seconds).
 TUTORIAL_FIGURES ?= build/figures
+LAB ?=
 RUN_NOTEBOOK = $(BIN)/papermill --no-progress-bar -k python3 -p vae $(VAE) -p progress False
 tutorial: venv
 	@mkdir -p build $(TUTORIAL_FIGURES)
-	@set -e; ran=0; for nb in notebooks/*.ipynb; do \
+	@set -e; ran=0; mode=$(if $(LAB),lab,full); for nb in notebooks/*.ipynb; do \
 		[ -e "$$nb" ] || continue; \
-		echo "== $$nb (VAE=$(VAE))"; \
-		$(RUN_NOTEBOOK) --cwd notebooks -p interactive False \
+		chapter=$$(basename "$$nb" .ipynb); lab=""; \
+		[ "$$mode" = full ] || lab=$$($(BIN)/python -m clric_utils.tutorial.lab "$$chapter"); \
+		echo "== $$nb (VAE=$(VAE), $$mode run)"; started=$$(date +%s); \
+		$(RUN_NOTEBOOK) --cwd notebooks -p interactive False $${lab:+-y "$$lab"} \
 			-p out_dir "$$(realpath -m --relative-to=notebooks $(TUTORIAL_FIGURES))" \
-			"$(CURDIR)/$$nb" "$(CURDIR)/build/$$(basename "$$nb")"; \
+			"$(CURDIR)/$$nb" "$(CURDIR)/build/$$chapter.ipynb"; \
+		echo "$$chapter,$$mode,$$(( $$(date +%s) - started ))" >> build/tutorial_times.csv; \
 		ran=$$((ran + 1)); \
-	done; echo "tutorial: $$ran notebook(s) executed into build/"
+	done; echo "tutorial: $$ran notebook(s) executed into build/ ($$mode run)"
 
 # Static site of the executed tutorial (needs `make tutorial` first): one page per notebook of
 # build/ with its outputs and figures, an index with the course's front matter, a glossary,

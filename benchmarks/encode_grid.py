@@ -10,7 +10,11 @@ The λ grid is the one ``clric eval`` sweeps for CLRIC (``ClricCodec.parameters`
 (house VAE posterior mean): their CPU and wall seconds and the ratio old/new. Then, per λ, the
 real bpp (the written file, header included), the latent MSE and the quality through the VAE
 of both ways, and the BD-rate of new against old per metric (< 0: the new way saves bits).
-Run it on an otherwise idle machine: other processes on the cores inflate wall time.
+With several images it also prints the summed times and the BD-rates between the mean curves
+(bpp and each metric averaged per λ over the images). ``--noise-floor`` runs only the old way,
+twice, the second time on the latent plus 1e-6 noise: the BD-rates that float rounding alone
+moves a curve by. Run it on an otherwise idle machine: other processes on the cores inflate
+wall time.
 """
 
 from __future__ import annotations
@@ -54,10 +58,13 @@ def measure(results: list[FitResult], vae, image, metrics: tuple[str, ...]) -> l
     return rows
 
 
-def report(old: list[dict], new: list[dict], metrics: tuple[str, ...]) -> None:
-    """Per-λ table of both ways, then the BD-rate of new vs old per metric."""
-    names = " ".join(f"{m + ' old':>11} {m + ' new':>11}" for m in metrics)
-    print(f"{'λ':>7} {'bpp old':>8} {'bpp new':>8} {'mse old':>9} {'mse new':>9} {names}")
+def report(old: list[dict], new: list[dict], metrics: tuple[str, ...],
+           names: tuple[str, str] = ("old", "new")) -> None:
+    """Per-λ table of both ways, then the BD-rate of the second against the first per metric."""
+    first, second = names
+    columns = " ".join(f"{m + ' ' + first:>11} {m + ' ' + second:>11}" for m in metrics)
+    print(f"{'λ':>7} {'bpp ' + first:>8} {'bpp ' + second:>8} {'mse ' + first:>9} "
+          f"{'mse ' + second:>9} {columns}")
     for a, b in zip(old, new, strict=True):
         values = " ".join(f"{a[m]:11.4f} {b[m]:11.4f}" for m in metrics)
         print(f"{a['lmbda']:7g} {a['bpp']:8.4f} {b['bpp']:8.4f} {a['mse']:9.6f} "
@@ -69,7 +76,8 @@ def report(old: list[dict], new: list[dict], metrics: tuple[str, ...]) -> None:
             [r["bpp"] for r in old], [sign * r[metric] for r in old],
             [r["bpp"] for r in new], [sign * r[metric] for r in new], metric)
         text = "no overlap" if gap is None else f"{gap:+.2f} %"
-        print(f"BD-rate new vs old on {metric}: {text} (over {metric} {low:.4g} … {high:.4g})")
+        print(f"BD-rate {second} vs {first} on {metric}: {text} "
+              f"(over {metric} {low:.4g} … {high:.4g})")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,8 +92,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--metrics", choices=["psnr", "all"], default="psnr",
                         help="psnr only, or every metric of all_metrics")
+    parser.add_argument("--noise-floor", action="store_true",
+                        help="only the old way, on the latent and on the latent + 1e-6·N(0, 1): "
+                             "the BD-rates between two runs that differ by float rounding")
     args = parser.parse_args(argv)
     metrics = ("psnr",) if args.metrics == "psnr" else METRIC_NAMES
+    if args.noise_floor:
+        return noise_floor(args, metrics)
     effort = get_effort(args.effort) if args.iterations is None else short_effort(args.iterations)
 
     vae = load_vae("house")
@@ -94,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"VAE {vae.name}, preset {args.preset}, effort {effort.name} "
           f"({effort.total_iterations} iterations), λ grid {lambdas}, "
           f"torch {torch.__version__}")
+    curves: dict[str, list[list[dict]]] = {"old": [], "new": []}
+    totals: dict[str, dict[int, dict[str, float]]] = {"CPU": {}, "wall": {}}
     for stem in args.images:
         image = read_image(paths[stem])
         torch.set_num_threads(1)
@@ -107,13 +122,64 @@ def main(argv: list[str] | None = None) -> int:
                 fit(y, hw, lmbda, **s) for lmbda in lambdas])
             new, cpu_new, wall_new = timed(lambda y=latent, hw=size, s=settings: fit_lambda_grid(
                 y, hw, lambdas, **s))
+            for way, value_old, value_new in (("CPU", cpu_old, cpu_new),
+                                              ("wall", wall_old, wall_new)):
+                total = totals[way].setdefault(threads, {"old": 0.0, "new": 0.0})
+                total["old"] += value_old
+                total["new"] += value_new
             print(f"{threads} thread(s): old {wall_old:.1f} s wall {cpu_old:.1f} s CPU, "
                   f"new {wall_new:.1f} s wall {cpu_new:.1f} s CPU, ratio old/new "
                   f"{wall_old / wall_new:.2f} wall {cpu_old / cpu_new:.2f} CPU", flush=True)
         torch.set_num_threads(1)
         # The curves of the last thread count (the others differ from them by float rounding).
-        report(measure(old, vae, image, metrics), measure(new, vae, image, metrics), metrics)
+        old_rows, new_rows = measure(old, vae, image, metrics), measure(new, vae, image, metrics)
+        report(old_rows, new_rows, metrics)
+        curves["old"].append(old_rows)
+        curves["new"].append(new_rows)
+    for way, seconds in totals.items():
+        print(f"\nall images, {way}: " + ", ".join(
+            f"{threads} thread(s) old {s['old']:.1f} s, new {s['new']:.1f} s, "
+            f"ratio {s['old'] / s['new']:.2f}" for threads, s in seconds.items()))
+    if len(args.images) > 1:
+        print(f"\nMean curves of the {len(args.images)} images (bpp and metrics averaged per λ):")
+        report(mean_rows(curves["old"]), mean_rows(curves["new"]), metrics)
     return 0
+
+
+def noise_floor(args: argparse.Namespace, metrics: tuple[str, ...]) -> int:
+    """The old way twice per image, the second time on the latent plus 1e-6 Gaussian noise:
+    the BD-rates a change of float rounding alone gives (the floor under old-vs-new)."""
+    effort = get_effort(args.effort) if args.iterations is None else short_effort(args.iterations)
+    vae = load_vae("house")
+    lambdas = list(ClricCodec(vae, preset=args.preset).parameters)
+    paths = {path.stem: path for path in kodak_images()}
+    curves: dict[str, list[list[dict]]] = {"old": [], "perturbed": []}
+    for stem in args.images:
+        image = read_image(paths[stem])
+        torch.set_num_threads(1)
+        latent = vae.encode(image_to_tensor(image))
+        noise = 1e-6 * torch.randn(latent.shape, generator=torch.Generator().manual_seed(1))
+        size = tuple(image.shape[:2])
+        settings = {"preset": args.preset, "effort": effort, "seed": args.seed,
+                    "threads": args.threads[0], "progress": False}
+        runs = {way: [fit(y, size, lmbda, **settings) for lmbda in lambdas]
+                for way, y in (("old", latent), ("perturbed", latent + noise))}
+        print(f"\n{stem}: the old way against itself on the latent + 1e-6 noise", flush=True)
+        rows = {way: measure(results, vae, image, metrics) for way, results in runs.items()}
+        report(rows["old"], rows["perturbed"], metrics, ("old", "perturbed"))
+        for way in curves:
+            curves[way].append(rows[way])
+    if len(args.images) > 1:
+        print(f"\nMean curves of the {len(args.images)} images:")
+        report(mean_rows(curves["old"]), mean_rows(curves["perturbed"]), metrics,
+               ("old", "perturbed"))
+    return 0
+
+
+def mean_rows(per_image: list[list[dict]]) -> list[dict]:
+    """Per λ, the mean of every column over the images (each image's rows in λ order)."""
+    return [{key: sum(rows[i][key] for rows in per_image) / len(per_image)
+             for key in per_image[0][i]} for i in range(len(per_image[0]))]
 
 
 if __name__ == "__main__":

@@ -186,12 +186,15 @@ def _checked_seed(seed: int) -> int:
     return int(seed)
 
 
-def encode_budget(arch: ArchConfig, height: int, width: int, vae: FrozenVae) -> int:
-    """Estimated peak bytes of ``compress`` on an H × W image (see memory_budget.py)."""
+def encode_budget(arch: ArchConfig, height: int, width: int, vae: FrozenVae,
+                  models: int = 1) -> int:
+    """Estimated peak bytes of ``compress`` on an H × W image (see memory_budget.py);
+    ``models``: fits held at once (``compress_grid``: one per λ)."""
     shapes = latent_grid_shapes(height, width, arch.n_levels)
     latent_pixels = shapes[0][0] * shapes[0][1]
     fit = memory_budget.fit_bytes(arch, latent_pixels, len(shapes))
     fit += memory_budget.yhat_bytes(arch, latent_pixels, len(shapes))
+    fit *= models
     vae_pass = memory_budget.vae_pass_bytes(vae, height, width)
     return memory_budget.IMAGE_BYTES_PER_PIXEL * height * width + max(vae_pass, fit)
 
@@ -276,7 +279,6 @@ def compress(
     device = check_device(device)
     if (lmbda is None) == (target_bpp is None):
         raise ParameterError("give exactly one of lmbda and target_bpp")
-    from .codec.distortion import DecodedDistortion
     from .codec.train import fit as fit_latent
     from .codec.train import validate_lambda
 
@@ -284,41 +286,124 @@ def compress(
         lmbda = validate_lambda(lmbda)
     else:
         target_bpp = _checked_target_bpp(target_bpp)
-    preset = _checked_preset(preset)
-    arch = get_preset(preset) if isinstance(preset, str) else preset
-    get_effort(effort)
     seed = _checked_seed(seed)
-    _check_tune_name(tune)
-    max_memory = memory_budget.check_max_memory(max_memory)
-    max_work = work_budget.check_max_work(max_work)
-    # The size first (from a file's header alone), then the VAE, then the budget, and only
-    # then the pixels: a bad or too large image fails fast and allocates nothing.
-    # (A path's size from its header, an array's here: images.check_image_size both ways.)
-    x = None if isinstance(image, (str, os.PathLike)) else _image_tensor(image)
-    height, width = _image_size(image) if x is None else tuple(int(s) for s in x.shape[-2:])
-    vae = _load_vae(vae, device)
-    check_scaling_factor(vae)
-    if isinstance(preset, str):  # the preset's rule sized to this VAE's latent
-        arch = get_preset(preset, int(getattr(vae, "latent_channels", 4)))
-    loss = distortion_for(vae, tune)
-    if target_bpp is not None:
-        _check_reachable(target_bpp, height, width, str(vae.name), preset, arch)
-    memory_budget.check_budget(encode_budget(arch, height, width, vae), max_memory,
-                               f"encoding this {width}×{height} image")
-    work_budget.check_work(work_budget.decode_work(arch, height, width), max_work,
-                           f"encoding this {width}×{height} image")
-    with memory_budget.memory_errors(f"encoding this {width}×{height} image"):
-        if x is None:
-            x = _image_tensor(image)
-        latent = vae.encode(x).to("cpu")
+    encoding = _Encoding.prepare(image, vae, preset, effort, tune, max_memory, max_work, device,
+                                 target_bpp=target_bpp)
+    with encoding.memory_errors():
+        latent, loss = encoding.latent_and_loss()
+        if lmbda is not None:
+            result = fit_latent(latent, encoding.size, lmbda, preset=encoding.preset,
+                                effort=effort, seed=seed, device=device, progress=progress,
+                                distortion=loss)
+            return encoding.written(result, latent)
+        return _fit_to_target(latent, encoding.vae, encoding.size, target_bpp, strict,
+                              encoding.preset, effort, seed, device, progress, loss)
+
+
+def compress_grid(
+    image: ImageInput,
+    lambdas: list[float] | tuple[float, ...],
+    vae: str | FrozenVae = "house",
+    preset: str = DEFAULT_PRESET,
+    effort: str = DEFAULT_EFFORT,
+    seed: int = 0,
+    device: str = "cpu",
+    progress: bool = True,
+    max_memory: float | None = None,
+    tune: str | Distortion | None = None,
+    max_work: float | None = None,
+) -> list[EncodeResult]:
+    """``compress`` at every λ of ``lambdas`` in one job: one file per λ, in their order.
+
+    The fits run batched (``codec/grid_fit.fit_lambda_grid``: every op once for all λ), which
+    costs a fraction of one ``compress`` per λ on a CPU (docs/codec.md §8); each file is an
+    ordinary ``.clric`` file that decodes alone. Arguments as ``compress``'s; the tunes that
+    decode tiles through the VAE (``pixel``, ``perceptual``) fit one λ at a time and are
+    refused here. The memory budget counts one fit per λ.
+    """
+    device = check_device(device)
+    from .codec.grid_fit import fit_lambda_grid
+    from .codec.train import validate_lambda
+
+    if isinstance(lambdas, (str, bytes)) or not hasattr(lambdas, "__len__") or not lambdas:
+        raise ParameterError(f"lambdas must be a non-empty list of λ values, got {lambdas!r}")
+    lambdas = [validate_lambda(lmbda) for lmbda in lambdas]
+    seed = _checked_seed(seed)
+    encoding = _Encoding.prepare(image, vae, preset, effort, tune, max_memory, max_work, device,
+                                 models=len(lambdas))
+    if encoding.loss.stochastic:
+        raise ParameterError(f"the {encoding.loss.name} tune fits one λ at a time: use "
+                             "compress for each λ")
+    with encoding.memory_errors():
+        latent, loss = encoding.latent_and_loss()
+        results = fit_lambda_grid(latent, encoding.size, lambdas, preset=encoding.preset,
+                                  effort=effort, seed=seed, device=device, progress=progress,
+                                  distortion=loss)
+        return [encoding.written(result, latent) for result in results]
+
+
+@dataclass
+class _Encoding:
+    """What ``compress`` and ``compress_grid`` check and load before fitting."""
+
+    image: ImageInput
+    x: torch.Tensor | None  # the image tensor (None until read, for a path)
+    vae: FrozenVae
+    preset: str | ArchConfig
+    loss: Distortion
+    size: tuple[int, int]  # (H, W)
+
+    @classmethod
+    def prepare(cls, image, vae, preset, effort, tune, max_memory, max_work, device,
+                target_bpp: float | None = None, models: int = 1) -> _Encoding:
+        """Check every argument, load the VAE and check the memory and work budgets.
+
+        The size first (from a file's header alone), then the VAE, then the budgets, and only
+        then the pixels (``latent_and_loss``): a bad or too large image fails fast and
+        allocates nothing.
+        """
+        preset = _checked_preset(preset)
+        arch = get_preset(preset) if isinstance(preset, str) else preset
+        get_effort(effort)
+        _check_tune_name(tune)
+        max_memory = memory_budget.check_max_memory(max_memory)
+        max_work = work_budget.check_max_work(max_work)
+        # (A path's size from its header, an array's here: images.check_image_size both ways.)
+        x = None if isinstance(image, (str, os.PathLike)) else _image_tensor(image)
+        height, width = (_image_size(image) if x is None
+                         else tuple(int(s) for s in x.shape[-2:]))
+        vae = _load_vae(vae, device)
+        check_scaling_factor(vae)
+        if isinstance(preset, str):  # the preset's rule sized to this VAE's latent
+            arch = get_preset(preset, int(getattr(vae, "latent_channels", 4)))
+        loss = distortion_for(vae, tune)
+        if target_bpp is not None:
+            _check_reachable(target_bpp, height, width, str(vae.name), preset, arch)
+        what = f"encoding this {width}×{height} image"
+        memory_budget.check_budget(encode_budget(arch, height, width, vae, models), max_memory,
+                                   what)
+        work_budget.check_work(work_budget.decode_work(arch, height, width), max_work, what)
+        return cls(image, x, vae, preset, loss, (height, width))
+
+    def memory_errors(self):
+        """A context that turns allocation failures into ResourceLimitError."""
+        height, width = self.size
+        return memory_budget.memory_errors(f"encoding this {width}×{height} image")
+
+    def latent_and_loss(self) -> tuple[torch.Tensor, Distortion]:
+        """The image's latent (on the CPU) and the fit's distortion for it."""
+        from .codec.distortion import DecodedDistortion
+
+        x = _image_tensor(self.image) if self.x is None else self.x
+        latent = self.vae.encode(x).to("cpu")
+        loss = self.loss
         if isinstance(loss, DecodedDistortion):  # a tune through the decoder aims at the image
             loss = loss.aimed_at(x.to("cpu"))
-        if lmbda is not None:
-            result = fit_latent(latent, (height, width), lmbda, preset=preset, effort=effort,
-                                seed=seed, device=device, progress=progress, distortion=loss)
-            return write_fit(result, str(vae.name), float(vae.scaling_factor), latent)
-        return _fit_to_target(latent, vae, (height, width), target_bpp, strict, preset, effort,
-                              seed, device, progress, loss)
+        return latent, loss
+
+    def written(self, result: FitResult, latent: torch.Tensor) -> EncodeResult:
+        """The ``.clric`` file of a fit of this encoding."""
+        return write_fit(result, str(self.vae.name), float(self.vae.scaling_factor), latent)
 
 
 def _fit_to_target(latent, vae, size, target_bpp, strict, preset, effort, seed, device,

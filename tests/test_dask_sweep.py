@@ -166,7 +166,7 @@ def test_a_task_that_kills_every_worker_stops_with_a_clear_error(
     rows = []
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
         with dask_client(None, 2) as client, pytest.raises(ClusterError) as caught:
-            compute_rows(client, setup, [(crops[0], "jpeg-kill", 30.0)], rows.append)
+            compute_rows(client, setup, [(crops[0], "jpeg-kill", (30.0,))], rows.append)
     assert rows == []
     message = str(caught.value)
     assert message.startswith("jpeg-kill on crop01.png at 30 killed each Dask worker that ran it")

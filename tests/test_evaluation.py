@@ -446,3 +446,29 @@ def test_matched_rate_table_interpolates_in_log_rate_and_never_extrapolates():
     assert math.isnan(house[0.6])  # beyond the curve: not extrapolated
     assert taef2[0.2] == 25.0
     assert taef2[0.6] == pytest.approx(25.0 + 2.0 * math.log(3) / math.log(4))
+
+
+def test_an_images_clric_lambdas_are_one_task(tmp_path: Path) -> None:
+    """`clric eval` fits all λ of one image in one job: one task per (image, CLRIC), one per
+    row for the others; the rows share the job's time and hold compress_grid's files."""
+    from clric_utils.api import compress_grid
+    from clric_utils.evaluation.dask_tasks import tasks_of
+    from clric_utils.vae import load_vae
+
+    vae = load_vae("tiny", "cpu")
+    clric, jpeg = make_codec("clric", vae=vae, effort="fast"), make_codec("jpeg")
+    a, b = tmp_path / "a.png", tmp_path / "b.png"
+    jobs = [(a, "clric", 1.0), (a, "jpeg", 5.0), (a, "clric", 0.01), (b, "clric", 1.0),
+            (a, "jpeg", 9.0)]
+    assert tasks_of(jobs, {"clric": clric, "jpeg": jpeg}) == [
+        (a, "clric", (1.0, 0.01)), (a, "jpeg", (5.0,)), (b, "clric", (1.0,)), (a, "jpeg", (9.0,))]
+
+    image = np.array(Image.open(KODAK / "kodim01.png"))[:48, :64]
+    Image.fromarray(image).save(a)
+    frame = run_sweep([a], ["clric"], vae, tmp_path / "clric.csv", parameters=[1.0, 0.01],
+                      metrics=["psnr"], codec_options={"effort": "fast"}, progress=False)
+    frame = frame.sort_values("parameter", ascending=False)
+    assert list(frame["parameter"]) == [1.0, 0.01]
+    assert frame["encode_s"].iloc[0] == frame["encode_s"].iloc[1] > 0
+    files = compress_grid(image, [1.0, 0.01], vae=vae, effort="fast", progress=False)
+    assert list(frame["bytes"]) == [len(f.data) for f in files]

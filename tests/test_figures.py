@@ -194,3 +194,19 @@ def test_a_codec_keeps_its_colour_whichever_curves_a_figure_holds():
     assert mixed[("clric", "house", "paper", "medium")] == (CODEC_COLOURS["clric"], "--")
     assert mixed[("jpeg", "none", "none", "none")][0] == CODEC_COLOURS["jpeg"]
     assert mixed[("mystery", "x", "y", "z")][0] not in CODEC_COLOURS.values()
+
+
+def test_grid_figure_wraps_to_rows_readable_at_page_width() -> None:
+    """`plot_grids` of `wide` (4 + 6 grids) wraps at GRID_COLUMNS panels a row: at most
+    ≈ 11 inches wide instead of one 26-inch row, one titled panel per grid."""
+    from clric_utils.codec.arch import get_preset
+    from clric_utils.codec.model import OverfittedLatentModel
+    from clric_utils.tutorial.figures import GRID_COLUMNS, plot_grids
+
+    model = OverfittedLatentModel(64, 96, get_preset("wide"))
+    n_grids = sum(g.shape[1] for g in model.grids.params)
+    figure = plot_grids(model, "grids")
+    width, height = figure.get_size_inches()
+    titled = [axis for axis in figure.axes if axis.get_title()]
+    assert len(titled) == n_grids == 10
+    assert width <= 2.6 * GRID_COLUMNS + 0.8 and height > 2 * 2.4

@@ -117,3 +117,29 @@ def test_notebook_runs_in_fast_mode(name, tutorial_runs: TutorialRuns):
 @pytest.mark.parametrize("name", SOLUTION_NAMES)
 def test_solutions_run_in_fast_mode(name, tutorial_runs: TutorialRuns):
     assert "all checks passed" in printed_text(tutorial_runs.run(name))
+
+
+def test_lab_mode_names_only_parameters_the_chapters_have(capsys) -> None:
+    """`make tutorial LAB=1`: every chapter has lab settings, each a papermill parameter of
+    the chapter (with `lab` itself), 03 and 04 share the crop (04 decodes 03's file), the note
+    names each change and what the full run does, and the command prints JSON for `-y`."""
+    import json
+
+    import papermill
+
+    from clric_utils.tutorial import lab
+
+    assert set(lab.LAB_RUNS) == set(NAMES)
+    for name in NAMES:
+        available = set(papermill.inspect_notebook(str(notebook_path(name))))
+        parameters = lab.lab_parameters(name)
+        assert parameters["lab"] is True and set(parameters) <= available, name
+        note = lab.lab_note(name)
+        assert all(f"{s.parameter} = " in note and s.full_run in note
+                   for s in lab.LAB_RUNS[name]), note
+    assert (lab.lab_parameters("03_entropy_coding")["crop"]
+            == lab.lab_parameters("04_decoding")["crop"])
+    assert lab.main(["05_evaluation"]) == 0
+    assert json.loads(capsys.readouterr().out) == lab.lab_parameters("05_evaluation")
+    with pytest.raises(KeyError, match="no lab settings"):
+        lab.lab_parameters("08_nothing")

@@ -9,7 +9,8 @@ every page in headless Chromium: Debian's ``chromium`` driven by Playwright (PyP
 browser that Playwright downloads. Every request to anything but a local file is blocked and
 counts as a failure, as does any failed request, a JavaScript error, math that MathJax did not
 typeset (raw ``$…$`` left in the text, a TeX error) and an image that does not load.
-Screenshots of chapters 02 and 06 go to ``$CLRIC_SITE_SHOTS`` (default: the test's tmp_path).
+Screenshots of every page (its top and its first figure) go to ``$CLRIC_SITE_SHOTS`` (default:
+the test's tmp_path), to be looked at.
 
 Without ``chromium`` the browser tests are skipped on a developer machine and fail in CI
 (``CI`` set): .ci/run installs it.
@@ -32,8 +33,6 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_outp
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BUILDER = REPO_ROOT / "tools" / "site" / "build.py"
-#: Chapters whose screenshots are kept (their name starts with these).
-SCREENSHOT_CHAPTERS = ("02", "06")
 
 
 def load_builder():
@@ -453,13 +452,14 @@ def check_site_in_browser(browser, site: Path, notebooks: Path, shots: Path | No
                 assert not has_math or state["math"] > 0, where + "its equations are not typeset"
                 assert len(state["images"]) >= n_images, where + (
                     f"{len(state['images'])} images shown, the notebook has {n_images}")
-                if shots is not None and name.startswith(SCREENSHOT_CHAPTERS):
-                    shots.mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(shots / f"{Path(name).stem}_top.png"))
-                    figure = page.locator(".jp-OutputArea-output img").first
-                    if figure.count():
-                        figure.scroll_into_view_if_needed()
-                        page.screenshot(path=str(shots / f"{Path(name).stem}_figure.png"))
+            if shots is not None:  # every page: its top and its first figure
+                shots.mkdir(parents=True, exist_ok=True)
+                stem = name.removesuffix(".html").replace("/", "_")
+                page.screenshot(path=str(shots / f"{stem}_top.png"))
+                figure = page.locator(".jp-OutputArea-output img").first
+                if figure.count():
+                    figure.scroll_into_view_if_needed()
+                    page.screenshot(path=str(shots / f"{stem}_figure.png"))
             page.close()
     finally:
         context.close()

@@ -324,6 +324,21 @@ class ClricCodec:
         )  # fmt: skip
         return bytes(result.data)
 
+    @property
+    def fits_grids(self) -> bool:
+        """Whether ``encode_grid`` fits all λ of an image in one job (``api.compress_grid``);
+        the tunes through the decoder fit one λ at a time."""
+        return self.tune is None
+
+    def encode_grid(self, image: np.ndarray, parameters: Sequence[float]) -> list[bytes]:
+        """The file bytes at every λ of ``parameters``, fitted together: ``encode``'s recipe,
+        but not its bytes (the batched ops round differently)."""
+        results = self.api.compress_grid(
+            image, [float(p) for p in parameters], vae=self.vae, device=self.device,
+            progress=False, tune=self.tune, **self.settings,
+        )  # fmt: skip
+        return [bytes(result.data) for result in results]
+
     def decode(self, data: bytes) -> np.ndarray:
         """Decode a CLRIC file with the same VAE."""
         return _to_image(self.api.decompress(data, vae=self.vae, device=self.device))

@@ -1,4 +1,5 @@
-"""A sweep's tasks on Dask: what each worker holds, the task of one row, the client's loop.
+"""A sweep's tasks on Dask: what each worker holds, the task of one row or one image's λ grid,
+the client's loop.
 
 The client registers one :class:`SweepSetup` per sweep as a Dask worker plugin. The scheduler
 hands it to every worker, including workers that join or are restarted later. A worker builds
@@ -24,7 +25,14 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from ..devices import check_device
 from ..errors import ClricError, ClusterError, ImageReadError
 from .contenders import Codec, make_codec
-from .rows import codec_provenance, evaluate_one, load_sweep_vae, read_image_rgb, vae_label
+from .rows import (
+    codec_provenance,
+    evaluate_grid,
+    evaluate_one,
+    load_sweep_vae,
+    read_image_rgb,
+    vae_label,
+)
 
 
 class SweepSetup(WorkerPlugin):
@@ -94,8 +102,11 @@ class SweepSetup(WorkerPlugin):
         return built
 
 
-def evaluate_task(setup_name: str, path: str, codec_name: str, parameter: float) -> dict[str, Any]:
-    """The CSV row of one (image, codec, parameter), computed on the worker running this task.
+def evaluate_task(setup_name: str, path: str, codec_name: str,
+                  parameters: tuple[float, ...]) -> list[dict[str, Any]]:
+    """The CSV rows of one image and codec at ``parameters``, computed on the worker running
+    this task: one encode per parameter, or one job for all (``encode_grid``) for a codec
+    that fits grids.
 
     The image is read here, from ``path``: every worker must see the images at the same path.
     """
@@ -106,21 +117,39 @@ def evaluate_task(setup_name: str, path: str, codec_name: str, parameter: float)
             "images at the same path (e.g. a shared file system)"
         )
     setup: SweepSetup = worker.plugins[setup_name]
-    codecs = setup.built_codecs(worker.address)
+    codec = setup.built_codecs(worker.address)[codec_name]
     label, provenance = setup.expected[codec_name]
-    return evaluate_one(
-        read_image_rgb(Path(path)), Path(path).name, codecs[codec_name], label, parameter,
-        setup.metrics, setup.device, provenance,
-    )  # fmt: skip
+    image, name = read_image_rgb(Path(path)), Path(path).name
+    if fits_grids(codec) and len(parameters) > 1:
+        return evaluate_grid(image, name, codec, label, parameters, setup.metrics, setup.device,
+                             provenance)
+    return [evaluate_one(image, name, codec, label, parameter, setup.metrics, setup.device,
+                         provenance) for parameter in parameters]
+
+
+def fits_grids(codec: Codec) -> bool:
+    """Whether ``codec`` encodes many parameters of one image in one job (``encode_grid``)."""
+    return bool(getattr(codec, "fits_grids", False))
+
+
+def tasks_of(jobs: Sequence[tuple[Path, str, float]],
+             codecs: Mapping[str, Codec]) -> list[tuple[Path, str, tuple[float, ...]]]:
+    """The sweep's tasks: (image path, codec name, parameters), one per row, except that the
+    rows of one image by a codec that ``fits_grids`` are one task."""
+    tasks: dict[tuple, list[float]] = {}
+    for index, (path, codec, parameter) in enumerate(jobs):
+        key = (path, codec) if fits_grids(codecs[codec]) else (path, codec, index)
+        tasks.setdefault(key, []).append(parameter)
+    return [(key[0], key[1], tuple(parameters)) for key, parameters in tasks.items()]
 
 
 def compute_rows(
     client: Client,
     setup: SweepSetup,
-    jobs: Sequence[tuple[Path, str, float]],
+    tasks: Sequence[tuple[Path, str, tuple[float, ...]]],
     write: Callable[[dict[str, Any]], None],
 ) -> None:
-    """Run one task per (image path, codec name, parameter) on ``client``'s cluster.
+    """Run one task per (image path, codec name, parameters) on ``client``'s cluster.
 
     Calls ``write`` with each row as its task finishes, here on the client. A task whose
     worker died is rerun by Dask (up to ``distributed.scheduler.allowed-failures`` times, then
@@ -135,23 +164,25 @@ def compute_rows(
             f"{type(error).__name__}: {error}"
         ) from None
     futures = [
-        client.submit(evaluate_task, setup.name, str(path), codec, parameter)
-        for path, codec, parameter in jobs
+        client.submit(evaluate_task, setup.name, str(path), codec, tuple(parameters))
+        for path, codec, parameters in tasks
     ]
-    job_of = {future.key: job for future, job in zip(futures, jobs, strict=True)}
+    task_of = {future.key: task for future, task in zip(futures, tasks, strict=True)}
     try:
         for future in as_completed(futures, loop=client.loop):
             try:
-                row = future.result()
+                rows = future.result()
             except KilledWorker as error:
-                path, codec, parameter = job_of[error.task]
+                path, codec, parameters = task_of[error.task]
+                at = ", ".join(f"{p:g}" for p in parameters)
                 raise ClusterError(
-                    f"{codec} on {path.name} at {parameter:g} killed each Dask worker that ran "
+                    f"{codec} on {path.name} at {at} killed each Dask worker that ran "
                     f"it ({error.allowed_failures + 1} in all; out of memory?), the last "
                     f"{error.last_worker.address}: see its log"
                 ) from None
             future.release()
-            write(row)
+            for row in rows:
+                write(row)
     finally:
         with contextlib.suppress(OSError, TimeoutError):  # the cluster may be gone already
             client.cancel(futures)

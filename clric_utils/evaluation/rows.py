@@ -81,6 +81,46 @@ def evaluate_one(
     start = time.perf_counter()
     data = codec.encode(image, parameter)
     encode_s = time.perf_counter() - start
+    return measured_row(image, image_name, codec, vae_label, parameter, data, encode_s, metrics,
+                        device, provenance)
+
+
+def evaluate_grid(
+    image: np.ndarray,
+    image_name: str,
+    codec: Codec,
+    vae_label: str,
+    parameters: Sequence[float],
+    metrics: Sequence[str] = METRIC_NAMES,
+    device: str = "cpu",
+    provenance: Mapping[str, str] | None = None,
+) -> list[dict[str, Any]]:
+    """``evaluate_one`` at every parameter, encoded in one job by ``codec.encode_grid``.
+
+    Each row's ``encode_s`` is the job's wall time divided by the number of parameters (the
+    fits share every step, so no single one has a time of its own).
+    """
+    start = time.perf_counter()
+    files = codec.encode_grid(image, parameters)
+    encode_s = (time.perf_counter() - start) / len(parameters)
+    return [measured_row(image, image_name, codec, vae_label, parameter, data, encode_s,
+                         metrics, device, provenance)
+            for parameter, data in zip(parameters, files, strict=True)]
+
+
+def measured_row(
+    image: np.ndarray,
+    image_name: str,
+    codec: Codec,
+    vae_label: str,
+    parameter: float,
+    data: bytes,
+    encode_s: float,
+    metrics: Sequence[str] = METRIC_NAMES,
+    device: str = "cpu",
+    provenance: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Decode ``data`` (``codec``'s file of ``image`` at ``parameter``), measure it: the row."""
     start = time.perf_counter()
     decoded = codec.decode(data)
     decode_s = time.perf_counter() - start

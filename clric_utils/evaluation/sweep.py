@@ -158,7 +158,8 @@ def run_sweep(
     mapping from codec name (``"*"``: every codec not named) to a list.
     Metrics not in ``metrics`` are written as NaN (LPIPS-vgg and DISTS are slow on a CPU).
 
-    The tasks, one per row, run on Dask (see :mod:`clric_utils.evaluation.cluster`): on the
+    The tasks, one per row (for CLRIC, one per image: its λ grid fitted in one job,
+    ``ClricCodec.encode_grid``), run on Dask (see :mod:`clric_utils.evaluation.cluster`): on the
     existing cluster whose scheduler is at ``scheduler`` (``workers`` is then not used; its
     first worker is awaited ``worker_timeout`` seconds, default
     :data:`~clric_utils.evaluation.cluster.WORKER_TIMEOUT_S`), else on a local cluster of
@@ -224,7 +225,7 @@ def run_sweep(
             bar.update(1)
 
         if client is not None:
-            from .dask_tasks import SweepSetup, compute_rows  # imports Dask (a second)
+            from .dask_tasks import SweepSetup, compute_rows, tasks_of  # imports Dask (a second)
 
             link = dashboard_link(client) if progress else None
             if link:
@@ -233,5 +234,5 @@ def run_sweep(
                 codecs, vae_name, device, metrics, options,
                 {name: (labels[name], provenance[name]) for name in names},
             )  # fmt: skip
-            compute_rows(client, setup, jobs, write)
+            compute_rows(client, setup, tasks_of(jobs, {c.name: c for c in built}), write)
     return load_valid_rows(out_csv, rateless)

@@ -205,6 +205,17 @@ def detail_region(image: np.ndarray, side: int) -> tuple[int, int, int, int]:
     return int(row * step), int(column * step), side, side
 
 
+#: The side of the region a comparison shows, as a fraction of the image's shorter side.
+REGION_FRACTION = 0.375
+
+
+def shown_region(image: np.ndarray,
+                 crop: tuple[int, int, int, int] | None = None) -> tuple[int, int, int, int]:
+    """(top, left, height, width) of the region ``draw_comparison`` zooms into: ``crop``, or
+    the most detailed square of REGION_FRACTION of the shorter side."""
+    return crop or detail_region(image, round(min(image.shape[:2]) * REGION_FRACTION))
+
+
 def draw_comparison(
     image: np.ndarray,
     comparison: Comparison,
@@ -215,7 +226,7 @@ def draw_comparison(
     """The figure: original (full, region boxed; then the region) and every reconstruction's
     region, one column per codec and one row per subject rate. PNG when ``out_path`` is set."""
     rows = len(comparison.subject)
-    top, left, height, width = crop or detail_region(image, round(min(image.shape[:2]) * 0.375))
+    top, left, height, width = shown_region(image, crop)
     columns = {"subject": comparison.subject, **comparison.baselines}
     mosaic = [["original-full" if r < rows - 1 else "original-crop"] for r in range(rows)]
     panels: dict[str, Reconstruction] = {}

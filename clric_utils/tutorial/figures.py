@@ -159,6 +159,10 @@ def plot_latent_comparison(y: torch.Tensor, y_hat: torch.Tensor,
     return figure
 
 
+#: Panels per row of ``plot_grids``.
+GRID_COLUMNS = 4
+
+
 def plot_grids(model, title: str | None = None) -> Figure:
     """Every channel of every quantized latent grid of a fitted model, finest level first."""
     with torch.no_grad():
@@ -166,14 +170,20 @@ def plot_grids(model, title: str | None = None) -> Figure:
                  for level, g in enumerate(model.quantized_grids("hard"))
                  for channel in range(g.shape[1])]
     limit = max(1.0, max(float(np.abs(g).max()) for _, _, g in grids))
-    figure = Figure(figsize=(2.4 * len(grids), 2.9), layout="constrained")
-    axes = figure.subplots(1, len(grids), squeeze=False)[0]
+    # At most GRID_COLUMNS panels a row: a page-wide figure stays readable (wide has 10 grids).
+    columns = min(GRID_COLUMNS, len(grids))
+    rows = math.ceil(len(grids) / columns)
+    figure = Figure(figsize=(2.6 * columns + 0.8, 2.4 * rows + 0.4), layout="constrained")
+    axes = list(figure.subplots(rows, columns, squeeze=False).flat)
+    for axis in axes[len(grids):]:
+        axis.set_axis_off()
+    axes = axes[:len(grids)]
     for axis, (level, channel, grid) in zip(axes, grids, strict=True):
         shown = axis.imshow(grid, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
         axis.set_title(f"level {level}, ch. {channel}: {grid.shape[0]}×{grid.shape[1]}\n"
                        f"{int((grid != 0).sum())} non-zero", fontsize="small")
         axis.set_axis_off()
-    figure.colorbar(shown, ax=list(axes), shrink=0.8)
+    figure.colorbar(shown, ax=list(axes), shrink=0.8, label="grid value (integer)")
     if title:
         figure.suptitle(title)
     return figure
