@@ -27,14 +27,16 @@ $(VENV)/.installed: pyproject.toml
 # (as JupyterLab does), without progress bars or widgets: executed copies go to build/, their
 # figures to $(TUTORIAL_FIGURES) (build/figures: git status stays clean; TUTORIAL_FIGURES=figures
 # refreshes the committed copies).
-# LAB=1 is the lab mode for a class: each chapter with the smaller settings of
-# clric_utils/tutorial/lab.py (≤ 4 minutes each here), printing what it leaves out. Each
-# chapter's wall time is appended to build/tutorial_times.csv (chapter, mode, seconds).
+# LAB=1 (any non-empty value) is the lab mode for a class: each chapter with the smaller
+# settings of clric_utils/tutorial/lab.py (≤ 4 minutes each here), printing what it leaves out;
+# its executed copies replace the full run's in build/. Each chapter's wall time is appended to
+# build/tutorial_times.csv (chapter,mode,seconds).
 TUTORIAL_FIGURES ?= build/figures
 LAB ?=
 RUN_NOTEBOOK = $(BIN)/papermill --no-progress-bar -k python3 -p vae $(VAE) -p progress False
 tutorial: venv
 	@mkdir -p build $(TUTORIAL_FIGURES)
+	@[ -s build/tutorial_times.csv ] || echo "chapter,mode,seconds" > build/tutorial_times.csv
 	@set -e; ran=0; mode=$(if $(LAB),lab,full); for nb in notebooks/*.ipynb; do \
 		[ -e "$$nb" ] || continue; \
 		chapter=$$(basename "$$nb" .ipynb); lab=""; \

@@ -27,7 +27,7 @@ import torch
 from clric_utils.api import write_fit
 from clric_utils.codec.arch import DEFAULT_PRESET, PRESETS
 from clric_utils.codec.grid_fit import fit_lambda_grid
-from clric_utils.codec.schedule import DEFAULT_EFFORT, EFFORTS, get_effort, short_effort
+from clric_utils.codec.schedule import DEFAULT_EFFORT, EFFORTS, Effort, get_effort, short_effort
 from clric_utils.codec.train import FitResult, fit
 from clric_utils.data import kodak_images
 from clric_utils.evaluation.bd import bd_rate_over_overlap
@@ -35,6 +35,25 @@ from clric_utils.evaluation.contenders import ClricCodec
 from clric_utils.images import image_to_tensor, read_image
 from clric_utils.metrics.quality import METRIC_NAMES, all_metrics
 from clric_utils.vae.loading import load_vae
+
+
+def setting_up(args: argparse.Namespace) -> tuple[Effort, object, list[float]]:
+    """The effort, the house VAE and the preset's λ grid of a run; prints them."""
+    effort = get_effort(args.effort) if args.iterations is None else short_effort(args.iterations)
+    vae = load_vae("house")
+    lambdas = list(ClricCodec(vae, preset=args.preset).parameters)
+    print(f"VAE {vae.name}, preset {args.preset}, effort {effort.name} "
+          f"({effort.total_iterations} iterations), λ grid {lambdas}, "
+          f"torch {torch.__version__}")
+    return effort, vae, lambdas
+
+
+def image_and_latent(vae, stem: str) -> tuple[object, torch.Tensor]:
+    """Kodak image ``stem`` and its latent (encoded on one thread)."""
+    path = next(p for p in kodak_images() if p.stem == stem)
+    image = read_image(path)
+    torch.set_num_threads(1)
+    return image, vae.encode(image_to_tensor(image))
 
 
 def timed(function) -> tuple[object, float, float]:
@@ -58,14 +77,14 @@ def measure(results: list[FitResult], vae, image, metrics: tuple[str, ...]) -> l
     return rows
 
 
-def report(old: list[dict], new: list[dict], metrics: tuple[str, ...],
+def report(first_rows: list[dict], second_rows: list[dict], metrics: tuple[str, ...],
            names: tuple[str, str] = ("old", "new")) -> None:
     """Per-λ table of both ways, then the BD-rate of the second against the first per metric."""
     first, second = names
     columns = " ".join(f"{m + ' ' + first:>11} {m + ' ' + second:>11}" for m in metrics)
     print(f"{'λ':>7} {'bpp ' + first:>8} {'bpp ' + second:>8} {'mse ' + first:>9} "
           f"{'mse ' + second:>9} {columns}")
-    for a, b in zip(old, new, strict=True):
+    for a, b in zip(first_rows, second_rows, strict=True):
         values = " ".join(f"{a[m]:11.4f} {b[m]:11.4f}" for m in metrics)
         print(f"{a['lmbda']:7g} {a['bpp']:8.4f} {b['bpp']:8.4f} {a['mse']:9.6f} "
               f"{b['mse']:9.6f} {values}")
@@ -73,8 +92,8 @@ def report(old: list[dict], new: list[dict], metrics: tuple[str, ...],
         # LPIPS and DISTS fall as quality rises: BD-rate wants a rising metric.
         sign = -1.0 if metric.startswith(("lpips", "dists")) else 1.0
         gap, low, high = bd_rate_over_overlap(
-            [r["bpp"] for r in old], [sign * r[metric] for r in old],
-            [r["bpp"] for r in new], [sign * r[metric] for r in new], metric)
+            [r["bpp"] for r in first_rows], [sign * r[metric] for r in first_rows],
+            [r["bpp"] for r in second_rows], [sign * r[metric] for r in second_rows], metric)
         text = "no overlap" if gap is None else f"{gap:+.2f} %"
         print(f"BD-rate {second} vs {first} on {metric}: {text} "
               f"(over {metric} {low:.4g} … {high:.4g})")
@@ -99,20 +118,11 @@ def main(argv: list[str] | None = None) -> int:
     metrics = ("psnr",) if args.metrics == "psnr" else METRIC_NAMES
     if args.noise_floor:
         return noise_floor(args, metrics)
-    effort = get_effort(args.effort) if args.iterations is None else short_effort(args.iterations)
-
-    vae = load_vae("house")
-    lambdas = list(ClricCodec(vae, preset=args.preset).parameters)
-    paths = {path.stem: path for path in kodak_images()}
-    print(f"VAE {vae.name}, preset {args.preset}, effort {effort.name} "
-          f"({effort.total_iterations} iterations), λ grid {lambdas}, "
-          f"torch {torch.__version__}")
+    effort, vae, lambdas = setting_up(args)
     curves: dict[str, list[list[dict]]] = {"old": [], "new": []}
     totals: dict[str, dict[int, dict[str, float]]] = {"CPU": {}, "wall": {}}
     for stem in args.images:
-        image = read_image(paths[stem])
-        torch.set_num_threads(1)
-        latent = vae.encode(image_to_tensor(image))
+        image, latent = image_and_latent(vae, stem)
         size = tuple(image.shape[:2])
         print(f"\n{stem}: latent {tuple(latent.shape)}")
         for threads in args.threads:
@@ -149,15 +159,10 @@ def main(argv: list[str] | None = None) -> int:
 def noise_floor(args: argparse.Namespace, metrics: tuple[str, ...]) -> int:
     """The old way twice per image, the second time on the latent plus 1e-6 Gaussian noise:
     the BD-rates a change of float rounding alone gives (the floor under old-vs-new)."""
-    effort = get_effort(args.effort) if args.iterations is None else short_effort(args.iterations)
-    vae = load_vae("house")
-    lambdas = list(ClricCodec(vae, preset=args.preset).parameters)
-    paths = {path.stem: path for path in kodak_images()}
+    effort, vae, lambdas = setting_up(args)
     curves: dict[str, list[list[dict]]] = {"old": [], "perturbed": []}
     for stem in args.images:
-        image = read_image(paths[stem])
-        torch.set_num_threads(1)
-        latent = vae.encode(image_to_tensor(image))
+        image, latent = image_and_latent(vae, stem)
         noise = 1e-6 * torch.randn(latent.shape, generator=torch.Generator().manual_seed(1))
         size = tuple(image.shape[:2])
         settings = {"preset": args.preset, "effort": effort, "seed": args.seed,

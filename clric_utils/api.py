@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -316,18 +317,24 @@ def compress_grid(
     """``compress`` at every λ of ``lambdas`` in one job: one file per λ, in their order.
 
     The fits run batched (``codec/grid_fit.fit_lambda_grid``: every op once for all λ), which
-    costs a fraction of one ``compress`` per λ on a CPU (docs/codec.md §8); each file is an
+    costs a fraction of one ``compress`` per λ on a CPU (docs/codec.md §9); each file is an
     ordinary ``.clric`` file that decodes alone. Arguments as ``compress``'s; the tunes that
     decode tiles through the VAE (``pixel``, ``perceptual``) fit one λ at a time and are
     refused here. The memory budget counts one fit per λ.
     """
     device = check_device(device)
+    from .codec.distortion import TUNE_WEIGHTS
     from .codec.grid_fit import fit_lambda_grid
     from .codec.train import validate_lambda
 
-    if isinstance(lambdas, (str, bytes)) or not hasattr(lambdas, "__len__") or not lambdas:
-        raise ParameterError(f"lambdas must be a non-empty list of λ values, got {lambdas!r}")
-    lambdas = [validate_lambda(lmbda) for lmbda in lambdas]
+    if isinstance(lambdas, (str, bytes, Mapping, AbstractSet)) or not isinstance(lambdas,
+                                                                                Iterable):
+        raise ParameterError(f"lambdas must be a list of λ values, got {lambdas!r}")
+    lambdas = [validate_lambda(lmbda) for lmbda in list(lambdas)]
+    if not lambdas:
+        raise ParameterError("lambdas is empty: give at least one λ")
+    if isinstance(tune, str) and tune in TUNE_WEIGHTS:  # before loading anything
+        raise ParameterError(f"the {tune} tune fits one λ at a time: use compress for each λ")
     seed = _checked_seed(seed)
     encoding = _Encoding.prepare(image, vae, preset, effort, tune, max_memory, max_work, device,
                                  models=len(lambdas))

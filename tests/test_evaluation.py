@@ -452,7 +452,7 @@ def test_an_images_clric_lambdas_are_one_task(tmp_path: Path) -> None:
     """`clric eval` fits all λ of one image in one job: one task per (image, CLRIC), one per
     row for the others; the rows share the job's time and hold compress_grid's files."""
     from clric_utils.api import compress_grid
-    from clric_utils.evaluation.dask_tasks import tasks_of
+    from clric_utils.evaluation.sweep import tasks_of
     from clric_utils.vae import load_vae
 
     vae = load_vae("tiny", "cpu")

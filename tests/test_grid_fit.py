@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
 import torch
 
@@ -143,14 +144,16 @@ def test_compress_grid_writes_one_decodable_file_per_lambda() -> None:
         decoded = decompress_latent(bytes(result.data))
         assert torch.equal(decoded.y_hat, result.y_hat)
         assert (decoded.header.image_height, decoded.header.image_width) == IMAGE_SIZE
-    again = compress_grid(image, [3.0, 0.01], vae="tiny", effort=EFFORT, progress=False)
+    again = compress_grid(image, np.array([3.0, 0.01]), vae="tiny", effort=EFFORT,
+                          progress=False)  # any sequence of numbers, e.g. np.logspace's
     assert [bytes(r.data) for r in again] == [bytes(r.data) for r in results]
 
 
 @pytest.mark.parametrize(
     ("lambdas", "tune", "message"),
-    [([], None, "non-empty list"), ("0.1", None, "non-empty list"),
-     ([1.0, -1.0], None, "finite and > 0"), ([1.0, 0.1], "perceptual", "one λ at a time")],
+    [([], None, "is empty"), ("0.1", None, "a list of λ values"),
+     ({1.0, 0.1}, None, "a list of λ values"), ([1.0, -1.0], None, "finite and > 0"),
+     ([1.0, 0.1], "perceptual", "one λ at a time")],
 )  # fmt: skip
 def test_compress_grid_refuses_bad_grids(lambdas, tune, message) -> None:
     from clric_utils.api import compress_grid

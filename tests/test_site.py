@@ -425,6 +425,7 @@ def check_site_in_browser(browser, site: Path, notebooks: Path, shots: Path | No
     context.route("**/*", local_only)
     pages = [("index.html", None)] + [(f"{path.stem}.html", path)
                                       for path in sorted(notebooks.glob("*.ipynb"))]
+    pages += [(path.name, None) for path in (site / "glossary.html",) if path.is_file()]
     pages += [(f"solutions/{path.name}", None) for path in sorted(site.glob("solutions/*.html"))]
     states = {}
     try:

@@ -344,6 +344,11 @@ class ClricCodec:
         return _to_image(self.api.decompress(data, vae=self.vae, device=self.device))
 
 
+def encodes_grids(codec: Codec) -> bool:
+    """Whether ``codec`` encodes all parameters of one image in one job (``encode_grid``)."""
+    return bool(getattr(codec, "fits_grids", False))
+
+
 # --------------------------------------------------------------------------- registry
 CodecFactory = Callable[..., Codec]
 

@@ -24,7 +24,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..devices import check_device
 from ..errors import ClricError, ClusterError, ImageReadError
-from .contenders import Codec, make_codec
+from .contenders import Codec, encodes_grids, make_codec
 from .rows import (
     codec_provenance,
     evaluate_grid,
@@ -105,8 +105,8 @@ class SweepSetup(WorkerPlugin):
 def evaluate_task(setup_name: str, path: str, codec_name: str,
                   parameters: tuple[float, ...]) -> list[dict[str, Any]]:
     """The CSV rows of one image and codec at ``parameters``, computed on the worker running
-    this task: one encode per parameter, or one job for all (``encode_grid``) for a codec
-    that fits grids.
+    this task: one job for all (``encode_grid``) for a codec that fits grids, else one encode
+    per parameter.
 
     The image is read here, from ``path``: every worker must see the images at the same path.
     """
@@ -120,27 +120,11 @@ def evaluate_task(setup_name: str, path: str, codec_name: str,
     codec = setup.built_codecs(worker.address)[codec_name]
     label, provenance = setup.expected[codec_name]
     image, name = read_image_rgb(Path(path)), Path(path).name
-    if fits_grids(codec) and len(parameters) > 1:
+    if encodes_grids(codec):
         return evaluate_grid(image, name, codec, label, parameters, setup.metrics, setup.device,
                              provenance)
     return [evaluate_one(image, name, codec, label, parameter, setup.metrics, setup.device,
                          provenance) for parameter in parameters]
-
-
-def fits_grids(codec: Codec) -> bool:
-    """Whether ``codec`` encodes many parameters of one image in one job (``encode_grid``)."""
-    return bool(getattr(codec, "fits_grids", False))
-
-
-def tasks_of(jobs: Sequence[tuple[Path, str, float]],
-             codecs: Mapping[str, Codec]) -> list[tuple[Path, str, tuple[float, ...]]]:
-    """The sweep's tasks: (image path, codec name, parameters), one per row, except that the
-    rows of one image by a codec that ``fits_grids`` are one task."""
-    tasks: dict[tuple, list[float]] = {}
-    for index, (path, codec, parameter) in enumerate(jobs):
-        key = (path, codec) if fits_grids(codecs[codec]) else (path, codec, index)
-        tasks.setdefault(key, []).append(parameter)
-    return [(key[0], key[1], tuple(parameters)) for key, parameters in tasks.items()]
 
 
 def compute_rows(

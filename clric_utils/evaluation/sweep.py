@@ -32,7 +32,7 @@ from ..errors import ImageReadError, ParameterError
 from ..metrics.quality import METRIC_NAMES
 from ..progress import progress_bar
 from .cluster import dashboard_link, dask_client, default_workers
-from .contenders import Codec, make_codec
+from .contenders import Codec, encodes_grids, make_codec
 from .results_file import RATELESS_CODECS, load_valid_rows, repair_results_file
 from .rows import COLUMNS, PROVENANCE, codec_provenance, load_sweep_vae, vae_label
 
@@ -136,6 +136,17 @@ def _csv_value(value: Any) -> Any:
     return repr(float(value)) if isinstance(value, float) else value
 
 
+def tasks_of(jobs: Sequence[tuple[Path, str, float]],
+             codecs: Mapping[str, Codec]) -> list[tuple[Path, str, tuple[float, ...]]]:
+    """The sweep's tasks: (image path, codec name, parameters), one per row, except that the
+    rows of one image by a codec that ``encodes_grids`` are one task (its λ grid in one job)."""
+    tasks: dict[tuple, list[float]] = {}
+    for index, (path, codec, parameter) in enumerate(jobs):
+        key = (path, codec) if encodes_grids(codecs[codec]) else (path, codec, index)
+        tasks.setdefault(key, []).append(parameter)
+    return [(key[0], key[1], tuple(parameters)) for key, parameters in tasks.items()]
+
+
 def run_sweep(
     images: Sequence[Path | str],
     codecs: Sequence[str | Codec],
@@ -206,7 +217,8 @@ def run_sweep(
     total = sum(len(grids[c.name]) for c in built) * len(paths)
 
     new_file = not out_csv.is_file() or out_csv.stat().st_size == 0
-    local_workers = min(workers or default_workers(device), max(len(jobs), 1))
+    tasks = tasks_of(jobs, {codec.name: codec for codec in built})
+    local_workers = min(workers or default_workers(device), max(len(tasks), 1))
     cluster = dask_client(scheduler, local_workers, progress, worker_timeout) if jobs else None
     with (
         cluster or nullcontext() as client,  # first: an unusable cluster leaves no CSV behind
@@ -225,7 +237,7 @@ def run_sweep(
             bar.update(1)
 
         if client is not None:
-            from .dask_tasks import SweepSetup, compute_rows, tasks_of  # imports Dask (a second)
+            from .dask_tasks import SweepSetup, compute_rows  # imports Dask (a second)
 
             link = dashboard_link(client) if progress else None
             if link:
@@ -234,5 +246,5 @@ def run_sweep(
                 codecs, vae_name, device, metrics, options,
                 {name: (labels[name], provenance[name]) for name in names},
             )  # fmt: skip
-            compute_rows(client, setup, tasks_of(jobs, {c.name: c for c in built}), write)
+            compute_rows(client, setup, tasks, write)
     return load_valid_rows(out_csv, rateless)

@@ -278,6 +278,7 @@ def visual_comparison(
 
 
 __all__ = [
+    "REGION_FRACTION",
     "Comparison",
     "Reconstruction",
     "closest_quality",
@@ -285,5 +286,6 @@ __all__ = [
     "detail_region",
     "draw_comparison",
     "match_rate",
+    "shown_region",
     "visual_comparison",
 ]

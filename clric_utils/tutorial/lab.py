@@ -3,12 +3,14 @@
 ``make tutorial LAB=1`` runs each chapter with ``lab=True`` and the parameters of
 ``LAB_RUNS[chapter]`` (papermill ``-y``, printed by ``python -m clric_utils.tutorial.lab
 <chapter>``); the chapter prints ``lab_note(chapter)`` so that a student sees what the full
-run (``make tutorial``, the default) does instead. The settings are data, sized by measuring
-``make tutorial LAB=1`` on the project's 2-core CPU machine (times in each chapter's front
-matter): at most 4 minutes per chapter, 25 minutes for all seven.
+run (``make tutorial``, the default) does instead. The settings are data, chosen so that each
+chapter runs in at most 4 minutes and all seven in at most 25 on the project's 2-core CPU
+machine; measured there (``build/tutorial_times.csv``, two Kodak sweeps sharing the machine):
+27 s to 2 min 54 s per chapter, 10 min 31 s for all seven (each chapter's front matter gives
+its own).
 
-Checks of a chapter that only hold on whole images (marked "at full size" in the notebooks) are
-skipped on crops; the note says so.
+Checks of a chapter that only hold on whole images (guarded by ``crop is None`` in the
+notebooks) are skipped on crops; the note says so.
 """
 
 from __future__ import annotations
