@@ -505,4 +505,8 @@ def test_tutorial_site_in_chromium(tutorial_site, browser, tmp_path: Path):
     states = check_site_in_browser(browser, site, notebooks, shots)
     solutions = list((notebooks / "solutions").glob("*.ipynb"))
     assert len(solutions) == len(list(notebooks.glob("*.ipynb")))
-    assert len(states) == 1 + 2 * len(solutions)
+    assert len(states) == 2 + 2 * len(solutions)  # index, glossary, chapters, solutions
+    assert "glossary.html" in states
+    shot_names = {path.name for path in shots.glob("*.png")}
+    assert {f"{name.removesuffix('.html').replace('/', '_')}_top.png"
+            for name in states} <= shot_names, "a screenshot of every page"
