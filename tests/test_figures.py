@@ -189,11 +189,21 @@ def test_a_codec_keeps_its_colour_whichever_curves_a_figure_holds():
     alone = curve_styles([("clric", "house", "wide", "fast")])
     mixed = curve_styles([("jpeg", "none", "none", "none"), ("clric", "house", "wide", "fast"),
                           ("clric", "house", "paper", "medium"), ("mystery", "x", "y", "z")])
-    assert alone[("clric", "house", "wide", "fast")] == (CODEC_COLOURS["clric"], "-")
-    assert mixed[("clric", "house", "wide", "fast")] == (CODEC_COLOURS["clric"], "-")
-    assert mixed[("clric", "house", "paper", "medium")] == (CODEC_COLOURS["clric"], "--")
+    assert alone[("clric", "house", "wide", "fast")] == (CODEC_COLOURS["clric"], "-", "o")
+    assert mixed[("clric", "house", "wide", "fast")] == (CODEC_COLOURS["clric"], "-", "o")
+    assert mixed[("clric", "house", "paper", "medium")] == (CODEC_COLOURS["clric"], "--", "s")
     assert mixed[("jpeg", "none", "none", "none")][0] == CODEC_COLOURS["jpeg"]
     assert mixed[("mystery", "x", "y", "z")][0] not in CODEC_COLOURS.values()
+
+
+def test_every_curve_of_one_codec_looks_different():
+    """kodak_vaes_rd.png holds five CLRIC curves (three VAEs): line style and marker cycle
+    together, so none of the first twelve repeats another's."""
+    from clric_utils.evaluation.plots import curve_styles
+
+    keys = [("clric", f"vae{i}", "wide", "medium") for i in range(12)]
+    styles = curve_styles(keys)
+    assert len(set(styles.values())) == 12
 
 
 def test_grid_figure_wraps_to_rows_readable_at_page_width() -> None:

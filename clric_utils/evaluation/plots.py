@@ -129,13 +129,15 @@ CODEC_COLOURS = {"clric": "C3", "clric-perceptual": "C6", "clric-pixel": "C9", "
                  "webp": "C1", "avif": "C2", "avif-slow": "C8", "latent-quant": "C4",
                  "vae-only": "C7"}  # fmt: skip
 
-#: Line styles of a codec's second, third, … curve (other VAE, preset or effort).
+#: Line styles and markers of a codec's first, second, … curve (other VAE, preset or effort):
+#: 4 styles and 6 markers cycle together, so the first 12 curves of a codec all differ.
 CURVE_LINES = ("-", "--", ":", "-.")
+CURVE_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
-def curve_styles(keys: Sequence[tuple]) -> dict[tuple, tuple[str, str]]:
-    """(colour, line style) of each curve key (codec first): the codec's colour, and the n-th
-    curve of a codec the n-th line style."""
+def curve_styles(keys: Sequence[tuple]) -> dict[tuple, tuple[str, str, str]]:
+    """(colour, line style, marker) of each curve key (codec first): the codec's colour, and
+    the n-th curve of a codec the n-th line style and the n-th marker."""
     spare = iter(f"C{i}" for i in range(10) if f"C{i}" not in CODEC_COLOURS.values())
     extra: dict[str, str] = {}
     seen: dict[str, int] = {}
@@ -145,8 +147,10 @@ def curve_styles(keys: Sequence[tuple]) -> dict[tuple, tuple[str, str]]:
         if codec not in CODEC_COLOURS and codec not in extra:
             extra[codec] = next(spare, "k")
         colour = CODEC_COLOURS.get(codec) or extra[codec]
-        styles[key] = (colour, CURVE_LINES[seen.get(codec, 0) % len(CURVE_LINES)])
-        seen[codec] = seen.get(codec, 0) + 1
+        n = seen.get(codec, 0)
+        styles[key] = (colour, CURVE_LINES[n % len(CURVE_LINES)],
+                       CURVE_MARKERS[n % len(CURVE_MARKERS)])
+        seen[codec] = n + 1
     return styles
 
 
@@ -184,7 +188,7 @@ def plot_rd(
     cited: dict[str, str] = {}
     for axis, metric in zip(axes, metrics, strict=True):
         for key, curve in means.groupby(columns, sort=False, dropna=False):
-            label, (colour, line) = curve_label(*key), styles[key]
+            label, (colour, line, marker) = curve_label(*key), styles[key]
             if total is not None and curve["images"].max() < total:
                 label += f" [{curve['images'].max()} of {total} images]"
             values = curve[metric]
@@ -193,7 +197,7 @@ def plot_rd(
             if curve["bpp"].isna().all():  # no rate: the VAE's quality ceiling
                 axis.axhline(values.mean(), color=colour, linestyle="--", label=f"{label} ceiling")
             else:
-                axis.plot(curve["bpp"], values, marker="o", markersize=3, color=colour,
+                axis.plot(curve["bpp"], values, marker=marker, markersize=3, color=colour,
                           linestyle=line, label=label)
         if anchors is not None:
             for curve in _draw_anchors(axis, metric, anchors, anchor_styles):
