@@ -25,28 +25,28 @@ import numpy as np
 import torch
 
 from clric_utils.data import kodak_image
-from clric_utils.images import read_image
+from clric_utils.images import image_to_tensor, read_image, tensor_to_image
 from clric_utils.metrics.quality import psnr
 from clric_utils.vae import load_vae
 from clric_utils.vae.registry import TAEF2_DIR
 from clric_utils.vae.taef2 import load_taef2
 
 
-def to_image(decoded: torch.Tensor) -> np.ndarray:
-    """A decoder's output in [0, 1] as an 8-bit H×W×3 image."""
-    return decoded.float().clamp(0, 1)[0].permute(1, 2, 0).mul(255).round().byte().numpy()
-
-
 @torch.no_grad()
 def measure(image: np.ndarray, model, original_decoder) -> tuple[float, float, float, float]:
     """PSNR of the shipped path, of D'(E(x)) and of D(E(x)); the lift's relative error."""
-    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(model.dtype)
+    # TAEF2 works on images in [0, 1], the package's tensors are in [-1, 1].
+    x = image_to_tensor(image).add(1).div(2).to(model.dtype)
     teacher = model.taef2_encoder(x)
     lifted = model.lift(model.squeeze(teacher))
     relative = (lifted.float() - teacher.float()).pow(2).sum() / teacher.float().pow(2).sum()
-    return (psnr(image, to_image(model.taef2_decoder(lifted))),
-            psnr(image, to_image(model.taef2_decoder(teacher))),
-            psnr(image, to_image(original_decoder(teacher))),
+
+    def decoded(decoder, latent: torch.Tensor) -> np.ndarray:
+        return tensor_to_image(decoder(latent).mul(2).sub(1))
+
+    return (psnr(image, decoded(model.taef2_decoder, lifted)),
+            psnr(image, decoded(model.taef2_decoder, teacher)),
+            psnr(image, decoded(original_decoder, teacher)),
             relative.item())
 
 

@@ -330,7 +330,7 @@ def compress_grid(
     if isinstance(lambdas, (str, bytes, Mapping, AbstractSet)) or not isinstance(lambdas,
                                                                                 Iterable):
         raise ParameterError(f"lambdas must be a list of λ values, got {lambdas!r}")
-    lambdas = [validate_lambda(lmbda) for lmbda in list(lambdas)]
+    lambdas = [validate_lambda(lmbda) for lmbda in lambdas]
     if not lambdas:
         raise ParameterError("lambdas is empty: give at least one λ")
     if isinstance(tune, str) and tune in TUNE_WEIGHTS:  # before loading anything
